@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 /// Equivalency / limit class of a product. Rule packs say how each class counts toward limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProductClass {
     /// Dried flower, pre-rolls, milled flower.
@@ -72,6 +73,7 @@ impl ProductClass {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaxClass {
     Cannabis,
@@ -89,6 +91,7 @@ impl TaxClass {
 
 /// What a product is. Plain data; `validate` says whether the compliance rules can use it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductSpec {
     pub sku: String,
     #[serde(default)]
@@ -116,6 +119,7 @@ pub struct ProductSpec {
 
 /// One reason a product (or import row) is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -214,6 +218,7 @@ impl ProductSpec {
 
 /// What the compliance rules need to know about one unit of a product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitFacts {
     pub class: ProductClass,
     pub net_weight_mg: Option<i64>,
@@ -273,6 +278,7 @@ pub fn class_from_category(category: &str) -> Option<ProductClass> {
 
 /// A row that could not be imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowError {
     /// 1-based line number in the file (the header is line 1).
     pub line: u64,

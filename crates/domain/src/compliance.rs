@@ -13,6 +13,7 @@ pub struct LimitLine {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgeEvidence {
     /// The budtender checked ID and confirms the customer is of age.
     pub confirmed: bool,
@@ -22,6 +23,7 @@ pub struct AgeEvidence {
 
 /// Why a sale is refused. Every violated rule is listed, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Violation {
     AgeNotConfirmed { min_age: u32 },
@@ -52,6 +54,7 @@ impl Violation {
 
 /// How much of each limit a cart (plus the customer's earlier purchases today, for per-day limits) uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LimitUsage {
     pub limit_id: String,
     pub label: String,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Why stock was adjusted. Mirrors the reasons state traceability systems accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustReason {
     Damage,

@@ -6,6 +6,7 @@ use crate::rules::RulePack;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxAmount {
     pub tax_id: String,
     pub label: String,
@@ -15,6 +16,7 @@ pub struct TaxAmount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PricedLine {
     pub unit_price_minor: i64,
     pub quantity: i64,
@@ -24,6 +26,7 @@ pub struct PricedLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     pub subtotal_minor: i64,
     /// One entry per tax of the pack that applied, summed over lines, in pack order.
@@ -77,6 +80,7 @@ pub fn totals(pack: &RulePack, lines: &[PricedLine]) -> Totals {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TenderKind {
     Cash,
@@ -98,12 +102,14 @@ impl TenderKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tender {
     pub kind: TenderKind,
     pub amount_minor: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settlement {
     pub tendered_minor: i64,
     pub change_minor: i64,
@@ -112,6 +118,7 @@ pub struct Settlement {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TenderError {
     #[error("no tender given")]
     NoTender,

@@ -12,6 +12,7 @@ pub const UL_PER_FL_OZ: i64 = 29_574;
 
 /// A net content read off a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NetContent {
     Mass { mg: i64 },
     Volume { ml: i64 },

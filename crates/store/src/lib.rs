@@ -1,14 +1,24 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The store node: the dispensary's own source of truth, on one SQLite file.
+//!
+//! * `node` — opening, the writer thread (group commit), the read pool.
+//! * `apply` — projections from journal events (the only writer of projection tables).
+//! * `commands` / `queries` — use cases; `auth` — staff and sessions.
+//! * `verify` — replay and compare; `import` — catalog CSV; `simulate` — random valid sales.
+//!
+//! Invariant: only this crate (and, later, the HQ storage crates) knows SQL.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod apply;
+pub mod auth;
+pub mod clock;
+pub mod commands;
+pub mod error;
+pub mod import;
+pub mod node;
+pub mod queries;
+pub mod schema;
+pub mod simulate;
+pub mod verify;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use auth::Actor;
+pub use error::StoreError;
+pub use node::{InitOptions, Store, StoreInfo};

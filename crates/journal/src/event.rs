@@ -1,0 +1,210 @@
+//! Journal payloads. Each variant is one kind of state change; its tag is the entry's `kind`.
+//! Events carry everything derived at command time (prices, taxes, lot allocations), so that
+//! replaying them needs no clock, no randomness and no catalog lookup.
+//!
+//! Compatibility rule: a variant, once released, never changes shape. A new shape is a new
+//! variant (e.g. `sale_recorded_v2`) and readers keep handling the old one forever.
+
+use serde::{Deserialize, Serialize};
+use stockade_domain::catalog::ProductSpec;
+use stockade_domain::inventory::AdjustReason;
+use stockade_domain::pricing::{Settlement, TaxAmount, Tender, TenderKind, Totals};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Budtender,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Budtender => "budtender",
+            Role::Manager => "manager",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "budtender" => Some(Role::Budtender),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotTake {
+    pub lot_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedLine {
+    pub product_id: String,
+    pub lot_id: String,
+    pub lot_code: String,
+    /// State traceability tag (e.g. Metrc package label) when the jurisdiction issues one.
+    pub package_tag: Option<String>,
+    pub quantity: i64,
+    pub unit_cost_minor: i64,
+    /// Lab-tested THC per unit for this lot, when different from the product record.
+    pub lab_thc_mg: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedLine {
+    pub product_id: String,
+    pub expected: i64,
+    pub counted: i64,
+    /// Per-lot changes that bring the stock to `counted`.
+    pub changes: Vec<LotTake>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleLine {
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub class: stockade_domain::catalog::ProductClass,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    pub net_minor: i64,
+    pub taxes: Vec<TaxAmount>,
+    pub total_minor: i64,
+    pub lots: Vec<LotTake>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLine {
+    /// Index into the sale's lines.
+    pub line: usize,
+    pub product_id: String,
+    pub quantity: i64,
+    pub refund_minor: i64,
+    /// Units put back into sellable stock (by lot); empty when destroyed.
+    pub restocked: Vec<LotTake>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    StoreInitialized {
+        store_id: String,
+        name: String,
+        jurisdiction: String,
+        /// IANA zone of the shop; local dates (per-day limits, end of day) use it.
+        timezone: String,
+        public_key: String,
+    },
+    StaffAdded {
+        user_id: String,
+        username: String,
+        display_name: String,
+        role: Role,
+    },
+    StaffDisabled {
+        user_id: String,
+    },
+    ProductCreated {
+        product_id: String,
+        spec: ProductSpec,
+    },
+    ProductUpdated {
+        product_id: String,
+        spec: ProductSpec,
+    },
+    PriceChanged {
+        product_id: String,
+        old_price_minor: Option<i64>,
+        new_price_minor: i64,
+    },
+    StockReceived {
+        receipt_id: String,
+        supplier: String,
+        document: String,
+        lines: Vec<ReceivedLine>,
+    },
+    StockAdjusted {
+        product_id: String,
+        reason: AdjustReason,
+        note: String,
+        /// Signed per-lot changes; their sum is the adjustment.
+        changes: Vec<LotTake>,
+    },
+    StockCounted {
+        count_id: String,
+        lines: Vec<CountedLine>,
+    },
+    SaleRecorded {
+        sale_id: String,
+        sale_no: u64,
+        till_id: String,
+        idempotency_key: Option<String>,
+        /// SHA-256 of the request that carried the idempotency key, to refuse a reused key.
+        request_digest: Option<String>,
+        /// Keyed hash of the customer's ID number, for per-customer limits; never the number.
+        customer_hash: Option<String>,
+        lines: Vec<SaleLine>,
+        totals: Totals,
+        tenders: Vec<Tender>,
+        settlement: Settlement,
+    },
+    SaleVoided {
+        sale_id: String,
+        reason: String,
+    },
+    SaleReturned {
+        return_id: String,
+        sale_id: String,
+        till_id: String,
+        lines: Vec<ReturnLine>,
+        refund_minor: i64,
+        refund_tender: TenderKind,
+        reason: String,
+    },
+    TillOpened {
+        till_id: String,
+        register: String,
+        float_minor: i64,
+    },
+    TillClosed {
+        till_id: String,
+        counted_minor: i64,
+        expected_minor: i64,
+        variance_minor: i64,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::StoreInitialized { .. } => "store_initialized",
+            Event::StaffAdded { .. } => "staff_added",
+            Event::StaffDisabled { .. } => "staff_disabled",
+            Event::ProductCreated { .. } => "product_created",
+            Event::ProductUpdated { .. } => "product_updated",
+            Event::PriceChanged { .. } => "price_changed",
+            Event::StockReceived { .. } => "stock_received",
+            Event::StockAdjusted { .. } => "stock_adjusted",
+            Event::StockCounted { .. } => "stock_counted",
+            Event::SaleRecorded { .. } => "sale_recorded",
+            Event::SaleVoided { .. } => "sale_voided",
+            Event::SaleReturned { .. } => "sale_returned",
+            Event::TillOpened { .. } => "till_opened",
+            Event::TillClosed { .. } => "till_closed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_matches_the_serialized_tag() {
+        let e = Event::SaleVoided { sale_id: "x".into(), reason: "r".into() };
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], e.kind());
+    }
+}

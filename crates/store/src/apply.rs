@@ -1,0 +1,213 @@
+//! Projections: how each journal event changes the derived tables. This is the only code that
+//! writes projection tables, and `verify` replays through it, so stored state and replayed state
+//! cannot drift apart without `verify` seeing it. It reads no clock and draws no randomness.
+
+use crate::error::StoreError;
+use chrono::TimeZone;
+use rusqlite::{params, Connection, OptionalExtension};
+use stockade_journal::event::LotTake;
+use stockade_journal::{Envelope, Event};
+
+pub fn local_date(tz: chrono_tz::Tz, at_ms: i64) -> String {
+    match tz.timestamp_millis_opt(at_ms).single() {
+        Some(t) => t.date_naive().to_string(),
+        None => chrono::DateTime::from_timestamp_millis(at_ms).map(|t| t.date_naive().to_string()).unwrap_or_default(),
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Applies one entry's event to the projection tables of `conn`.
+pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreError> {
+    let seq_i = seq as i64;
+    match &env.event {
+        Event::StoreInitialized { store_id, name, jurisdiction, timezone, public_key } => {
+            conn.execute(
+                "INSERT INTO store_info (id, store_id, name, jurisdiction, timezone, public_key) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                params![store_id, name, jurisdiction, timezone, public_key],
+            )?;
+        }
+        Event::StaffAdded { user_id, username, display_name, role } => {
+            conn.execute(
+                "INSERT INTO staff (user_id, username, display_name, role, active) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![user_id, username, display_name, role.as_str()],
+            )?;
+        }
+        Event::StaffDisabled { user_id } => {
+            conn.execute("UPDATE staff SET active = 0 WHERE user_id = ?1", params![user_id])?;
+        }
+        Event::ProductCreated { product_id, spec } => {
+            conn.execute(
+                "INSERT INTO products (product_id, sku, gtin, name, brand, category, class, net_weight_mg, net_volume_ml, thc_mg, cbd_mg,
+                    price_minor, tax_class, on_hand, updated_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)",
+                params![
+                    product_id, spec.sku, spec.gtin, spec.name, spec.brand, spec.category, spec.class.as_str(), spec.net_weight_mg,
+                    spec.net_volume_ml, spec.thc_mg, spec.cbd_mg, spec.price_minor, spec.tax_class.as_str(), seq_i
+                ],
+            )?;
+        }
+        Event::ProductUpdated { product_id, spec } => {
+            conn.execute(
+                "UPDATE products SET sku = ?2, gtin = ?3, name = ?4, brand = ?5, category = ?6, class = ?7, net_weight_mg = ?8,
+                    net_volume_ml = ?9, thc_mg = ?10, cbd_mg = ?11, price_minor = ?12, tax_class = ?13, updated_seq = ?14
+                 WHERE product_id = ?1",
+                params![
+                    product_id, spec.sku, spec.gtin, spec.name, spec.brand, spec.category, spec.class.as_str(), spec.net_weight_mg,
+                    spec.net_volume_ml, spec.thc_mg, spec.cbd_mg, spec.price_minor, spec.tax_class.as_str(), seq_i
+                ],
+            )?;
+        }
+        Event::PriceChanged { product_id, new_price_minor, .. } => {
+            conn.execute(
+                "UPDATE products SET price_minor = ?2, updated_seq = ?3 WHERE product_id = ?1",
+                params![product_id, new_price_minor, seq_i],
+            )?;
+        }
+        Event::StockReceived { supplier, lines, .. } => {
+            for (idx, l) in lines.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO lots (lot_id, product_id, lot_code, package_tag, supplier, received_seq, unit_cost_minor, lab_thc_mg, on_hand)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+                    params![l.lot_id, l.product_id, l.lot_code, l.package_tag, supplier, seq_i, l.unit_cost_minor, l.lab_thc_mg],
+                )?;
+                move_stock(conn, seq_i, idx, &l.product_id, &l.lot_id, l.quantity, "received")?;
+            }
+        }
+        Event::StockAdjusted { product_id, reason, changes, .. } => {
+            for (idx, c) in changes.iter().enumerate() {
+                move_stock(conn, seq_i, idx, product_id, &c.lot_id, c.quantity, reason.as_str())?;
+            }
+        }
+        Event::StockCounted { lines, .. } => {
+            let mut idx = 0;
+            for l in lines {
+                for c in &l.changes {
+                    move_stock(conn, seq_i, idx, &l.product_id, &c.lot_id, c.quantity, "count")?;
+                    idx += 1;
+                }
+            }
+        }
+        Event::SaleRecorded {
+            sale_id, sale_no, till_id, idempotency_key, request_digest, customer_hash, lines, totals, tenders, settlement,
+        } => {
+            let tz = store_tz(conn)?;
+            conn.execute(
+                "INSERT INTO sales (sale_id, sale_no, seq, till_id, actor, recorded_at, local_date, idempotency_key, request_digest,
+                    customer_hash, subtotal_minor, tax_minor, total_minor, tendered_minor, change_minor, cash_kept_minor, taxes_json,
+                    status, refunded_minor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 'completed', 0)",
+                params![
+                    sale_id, *sale_no as i64, seq_i, till_id, env.actor, env.at_ms, local_date(tz, env.at_ms), idempotency_key,
+                    request_digest, customer_hash, totals.subtotal_minor, totals.tax_minor, totals.total_minor,
+                    settlement.tendered_minor, settlement.change_minor, settlement.cash_kept_minor, json(&totals.taxes)
+                ],
+            )?;
+            let mut idx = 0;
+            for (line_no, l) in lines.iter().enumerate() {
+                let tax: i64 = l.taxes.iter().map(|t| t.amount_minor).sum();
+                conn.execute(
+                    "INSERT INTO sale_lines (sale_id, line_no, product_id, sku, name, class, quantity, returned_quantity,
+                        unit_price_minor, net_minor, tax_minor, total_minor, taxes_json, lots_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        sale_id, line_no as i64, l.product_id, l.sku, l.name, l.class.as_str(), l.quantity, l.unit_price_minor,
+                        l.net_minor, tax, l.total_minor, json(&l.taxes), json(&l.lots)
+                    ],
+                )?;
+                for t in &l.lots {
+                    move_stock(conn, seq_i, idx, &l.product_id, &t.lot_id, -t.quantity, "sale")?;
+                    idx += 1;
+                }
+            }
+            for (i, t) in tenders.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO sale_tenders (sale_id, idx, kind, amount_minor) VALUES (?1, ?2, ?3, ?4)",
+                    params![sale_id, i as i64, t.kind.as_str(), t.amount_minor],
+                )?;
+            }
+            conn.execute(
+                "UPDATE tills SET cash_sales_minor = cash_sales_minor + ?2 WHERE till_id = ?1",
+                params![till_id, settlement.cash_kept_minor],
+            )?;
+        }
+        Event::SaleVoided { sale_id, .. } => {
+            let (till_id, cash_kept): (String, i64) =
+                conn.query_row("SELECT till_id, cash_kept_minor FROM sales WHERE sale_id = ?1", params![sale_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            conn.execute("UPDATE sales SET status = 'voided' WHERE sale_id = ?1", params![sale_id])?;
+            conn.execute("UPDATE tills SET cash_sales_minor = cash_sales_minor - ?2 WHERE till_id = ?1", params![till_id, cash_kept])?;
+            let mut stmt = conn.prepare("SELECT product_id, lots_json FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no")?;
+            let lines: Vec<(String, String)> = stmt.query_map(params![sale_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            let mut idx = 0;
+            for (product_id, lots_json) in lines {
+                let lots: Vec<LotTake> = serde_json::from_str(&lots_json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                for t in lots {
+                    move_stock(conn, seq_i, idx, &product_id, &t.lot_id, t.quantity, "void")?;
+                    idx += 1;
+                }
+            }
+        }
+        Event::SaleReturned { return_id, sale_id, till_id, lines, refund_minor, refund_tender, reason } => {
+            let tz = store_tz(conn)?;
+            conn.execute(
+                "INSERT INTO returns (return_id, sale_id, till_id, seq, actor, recorded_at, local_date, refund_minor, refund_tender, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    return_id, sale_id, till_id, seq_i, env.actor, env.at_ms, local_date(tz, env.at_ms), refund_minor,
+                    refund_tender.as_str(), reason
+                ],
+            )?;
+            conn.execute("UPDATE sales SET refunded_minor = refunded_minor + ?2 WHERE sale_id = ?1", params![sale_id, refund_minor])?;
+            if *refund_tender == stockade_domain::pricing::TenderKind::Cash {
+                conn.execute("UPDATE tills SET cash_refunds_minor = cash_refunds_minor + ?2 WHERE till_id = ?1", params![till_id, refund_minor])?;
+            }
+            let mut idx = 0;
+            for l in lines {
+                conn.execute(
+                    "UPDATE sale_lines SET returned_quantity = returned_quantity + ?3 WHERE sale_id = ?1 AND line_no = ?2",
+                    params![sale_id, l.line as i64, l.quantity],
+                )?;
+                for t in &l.restocked {
+                    move_stock(conn, seq_i, idx, &l.product_id, &t.lot_id, t.quantity, "return")?;
+                    idx += 1;
+                }
+            }
+        }
+        Event::TillOpened { till_id, register, float_minor } => {
+            conn.execute(
+                "INSERT INTO tills (till_id, register, opened_by, opened_at, float_minor, status, cash_sales_minor, cash_refunds_minor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', 0, 0)",
+                params![till_id, register, env.actor, env.at_ms, float_minor],
+            )?;
+        }
+        Event::TillClosed { till_id, counted_minor, expected_minor, variance_minor } => {
+            conn.execute(
+                "UPDATE tills SET status = 'closed', closed_by = ?2, closed_at = ?3, counted_minor = ?4, expected_minor = ?5, variance_minor = ?6
+                 WHERE till_id = ?1",
+                params![till_id, env.actor, env.at_ms, counted_minor, expected_minor, variance_minor],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn move_stock(conn: &Connection, seq: i64, idx: usize, product_id: &str, lot_id: &str, delta: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO stock_moves (seq, idx, product_id, lot_id, delta, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![seq, idx as i64, product_id, lot_id, delta, reason],
+    )?;
+    let n = conn.execute("UPDATE lots SET on_hand = on_hand + ?2 WHERE lot_id = ?1", params![lot_id, delta])?;
+    let m = conn.execute("UPDATE products SET on_hand = on_hand + ?2 WHERE product_id = ?1", params![product_id, delta])?;
+    if n != 1 || m != 1 {
+        return Err(StoreError::Corrupt(format!("stock move at entry {seq} names an unknown lot or product")));
+    }
+    Ok(())
+}
+
+pub fn store_tz(conn: &Connection) -> Result<chrono_tz::Tz, StoreError> {
+    let tz: Option<String> = conn.query_row("SELECT timezone FROM store_info WHERE id = 1", [], |r| r.get(0)).optional()?;
+    let tz = tz.ok_or_else(|| StoreError::Corrupt("store_info is missing".into()))?;
+    tz.parse().map_err(|_| StoreError::Corrupt(format!("unknown time zone '{tz}'")))
+}

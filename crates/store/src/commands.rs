@@ -1,0 +1,736 @@
+//! Use cases that change state. Each validates its input completely, computes everything the
+//! journal entry must carry (prices, taxes, lot allocations), then appends one entry. A command
+//! that fails leaves nothing behind: the writer rolls back its savepoint.
+
+use crate::auth::Actor;
+use crate::error::StoreError;
+use crate::node::{Store, Tx};
+use crate::queries::{load_product, load_receipt, Receipt};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stockade_domain::catalog::ProductSpec;
+use stockade_domain::compliance::{self, AgeEvidence, LimitLine};
+use stockade_domain::inventory::{allocate_fifo, expected_cash, AdjustReason};
+use stockade_domain::pricing::{self, Tender, TenderKind};
+use stockade_journal::event::{CountedLine, LotTake, ReceivedLine, ReturnLine, SaleLine};
+use stockade_journal::Event;
+use utoipa::ToSchema;
+
+pub const MAX_LINES: usize = 100;
+pub const MAX_UNITS_PER_LINE: i64 = 1_000;
+
+fn bad(code: &'static str, message: impl Into<String>) -> StoreError {
+    StoreError::invalid(code, message)
+}
+
+fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), StoreError> {
+    if required && value.trim().is_empty() {
+        return Err(bad("invalid_request", format!("{field} is required")));
+    }
+    if value.len() > max {
+        return Err(bad("invalid_request", format!("{field} is at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_quantity(q: i64) -> Result<(), StoreError> {
+    if q <= 0 {
+        return Err(bad("invalid_quantity", format!("quantity must be at least 1 (got {q})")));
+    }
+    if q > MAX_UNITS_PER_LINE {
+        return Err(bad("invalid_quantity", format!("quantity must be at most {MAX_UNITS_PER_LINE} per line (got {q})")));
+    }
+    Ok(())
+}
+
+/// Lots of a product with stock, oldest first.
+fn lots_fifo(tx: &Tx<'_>, product_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = tx.conn().prepare_cached("SELECT lot_id, on_hand FROM lots WHERE product_id = ?1 AND on_hand > 0 ORDER BY received_seq, lot_id")?;
+    let rows = stmt.query_map(params![product_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn take_fifo(lots: &mut [(String, i64)], quantity: i64, product_name: &str) -> Result<Vec<LotTake>, StoreError> {
+    let on_hand: Vec<i64> = lots.iter().map(|l| l.1).collect();
+    let alloc = allocate_fifo(&on_hand, quantity).map_err(|available| {
+        StoreError::conflict("insufficient_stock", format!("only {available} of '{product_name}' in stock; {quantity} requested"))
+    })?;
+    Ok(alloc
+        .into_iter()
+        .map(|(i, q)| {
+            lots[i].1 -= q;
+            LotTake { lot_id: lots[i].0.clone(), quantity: q }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- catalog
+
+fn check_unique(tx: &Tx<'_>, spec: &ProductSpec, except: Option<&str>) -> Result<(), StoreError> {
+    let except = except.unwrap_or("");
+    let sku_taken: bool =
+        tx.conn().query_row("SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1 AND product_id <> ?2)", params![spec.sku, except], |r| r.get(0))?;
+    if sku_taken {
+        return Err(StoreError::conflict("duplicate_sku", format!("SKU '{}' is already used by another product", spec.sku)));
+    }
+    if let Some(g) = &spec.gtin {
+        let taken: bool =
+            tx.conn().query_row("SELECT EXISTS(SELECT 1 FROM products WHERE gtin = ?1 AND product_id <> ?2)", params![g, except], |r| r.get(0))?;
+        if taken {
+            return Err(StoreError::conflict("duplicate_gtin", format!("barcode {g} is already used by another product")));
+        }
+    }
+    Ok(())
+}
+
+fn validate_spec(spec: &ProductSpec) -> Result<(), StoreError> {
+    spec.validate().map_err(|fields| StoreError::Invalid {
+        code: "invalid_product",
+        message: fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        fields,
+    })
+}
+
+pub(crate) fn create_product_in_tx(tx: &mut Tx<'_>, actor: &str, spec: ProductSpec) -> Result<String, StoreError> {
+    validate_spec(&spec)?;
+    check_unique(tx, &spec, None)?;
+    let product_id = tx.new_id();
+    tx.append(actor, Event::ProductCreated { product_id: product_id.clone(), spec })?;
+    Ok(product_id)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ReceiveLineRequest {
+    pub product_id: String,
+    pub quantity: i64,
+    #[serde(default)]
+    pub lot_code: String,
+    #[serde(default)]
+    pub package_tag: Option<String>,
+    #[serde(default)]
+    pub unit_cost_minor: i64,
+    #[serde(default)]
+    pub lab_thc_mg: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ReceiveRequest {
+    pub supplier: String,
+    /// Supplier document: invoice, manifest or transfer number.
+    pub document: String,
+    pub lines: Vec<ReceiveLineRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiveResult {
+    pub receipt_id: String,
+    pub lots: Vec<String>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct AdjustRequest {
+    pub product_id: String,
+    /// Signed change in units: negative removes stock.
+    pub delta: i64,
+    #[schema(value_type = String, example = "damage")]
+    pub reason: AdjustReason,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CountLineRequest {
+    pub product_id: String,
+    pub counted: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CountRequest {
+    pub lines: Vec<CountLineRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CountVariance {
+    pub product_id: String,
+    pub expected: i64,
+    pub counted: i64,
+    pub variance: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CountResult {
+    pub count_id: String,
+    pub lines: Vec<CountVariance>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct SaleLineRequest {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+pub struct CustomerEvidence {
+    /// The budtender checked the customer's ID and confirms their age.
+    pub age_confirmed: bool,
+    /// Date of birth read from the ID (optional; checked, never stored).
+    #[serde(default)]
+    pub birth_date: Option<chrono::NaiveDate>,
+    /// ID document number, needed where limits count per customer per day. Stored only as a keyed hash.
+    #[serde(default)]
+    pub id_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct TenderRequest {
+    /// cash, debit, credit or gift_card
+    pub kind: String,
+    pub amount_minor: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct SaleRequest {
+    pub till_id: String,
+    pub lines: Vec<SaleLineRequest>,
+    pub customer: CustomerEvidence,
+    pub tenders: Vec<TenderRequest>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct VoidRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ReturnLineRequest {
+    /// Line number on the receipt (0-based).
+    pub line: usize,
+    pub quantity: i64,
+    /// Put the units back into sellable stock (unopened); otherwise they are destroyed.
+    #[serde(default)]
+    pub restock: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ReturnRequest {
+    pub till_id: String,
+    pub lines: Vec<ReturnLineRequest>,
+    pub reason: String,
+    /// Tender for the refund; defaults to cash.
+    #[serde(default)]
+    pub refund_tender: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReturnResult {
+    pub return_id: String,
+    pub refund_minor: i64,
+    pub refund_tender: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct OpenTillRequest {
+    pub register: String,
+    pub float_minor: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CloseTillRequest {
+    pub counted_minor: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TillResult {
+    pub till_id: String,
+    pub register: String,
+    pub status: String,
+    pub float_minor: i64,
+    pub expected_minor: Option<i64>,
+    pub counted_minor: Option<i64>,
+    pub variance_minor: Option<i64>,
+}
+
+pub fn parse_tender(kind: &str) -> Result<TenderKind, StoreError> {
+    TenderKind::ALL.into_iter().find(|k| k.as_str() == kind).ok_or_else(|| {
+        bad("unknown_tender", format!("unknown tender '{kind}': use one of cash, debit, credit, gift_card"))
+    })
+}
+
+/// Normalizes an ID number and hashes it with the store's key. The number itself is never kept.
+fn customer_hash(key: &[u8; 32], id_number: &str) -> Result<String, StoreError> {
+    let norm: String = id_number.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    if !(4..=40).contains(&norm.len()) {
+        return Err(bad("invalid_customer_id", "an ID number has 4 to 40 letters or digits"));
+    }
+    Ok(blake3::keyed_hash(key, norm.as_bytes()).to_hex().to_string())
+}
+
+fn request_digest(req: &SaleRequest) -> String {
+    hex::encode(Sha256::digest(serde_json::to_vec(req).unwrap_or_default()))
+}
+
+impl Store {
+    pub async fn create_product(&self, actor: &Actor, spec: ProductSpec) -> Result<String, StoreError> {
+        actor.require_manager()?;
+        let by = actor.user_id.clone();
+        self.write(move |tx| create_product_in_tx(tx, &by, spec)).await
+    }
+
+    pub async fn update_product(&self, actor: &Actor, product_id: String, spec: ProductSpec) -> Result<(), StoreError> {
+        actor.require_manager()?;
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            load_product(tx.conn(), &product_id)?;
+            validate_spec(&spec)?;
+            check_unique(tx, &spec, Some(&product_id))?;
+            tx.append(&by, Event::ProductUpdated { product_id, spec })?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn change_price(&self, actor: &Actor, product_id: String, new_price_minor: i64) -> Result<(), StoreError> {
+        actor.require_manager()?;
+        if !(0..=100_000_000).contains(&new_price_minor) {
+            return Err(bad("invalid_price", "price must be between 0 and 1,000,000.00"));
+        }
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let p = load_product(tx.conn(), &product_id)?;
+            tx.append(&by, Event::PriceChanged { product_id, old_price_minor: p.spec.price_minor, new_price_minor })?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn receive(&self, actor: &Actor, req: ReceiveRequest) -> Result<ReceiveResult, StoreError> {
+        actor.require_manager()?;
+        check_text("supplier", &req.supplier, 120, true)?;
+        check_text("document", &req.document, 120, true)?;
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES {
+            return Err(bad("invalid_request", format!("a receipt has 1 to {MAX_LINES} lines")));
+        }
+        for l in &req.lines {
+            if l.quantity <= 0 || l.quantity > 1_000_000 {
+                return Err(bad("invalid_quantity", format!("received quantity must be 1 to 1,000,000 (got {})", l.quantity)));
+            }
+            if l.unit_cost_minor < 0 {
+                return Err(bad("invalid_request", "unit_cost_minor cannot be negative"));
+            }
+            check_text("lot_code", &l.lot_code, 64, false)?;
+            if let Some(tag) = &l.package_tag {
+                if tag.is_empty() || tag.len() > 64 || !tag.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(bad("invalid_package_tag", format!("package tag '{tag}' must be 1 to 64 letters or digits")));
+                }
+            }
+        }
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let mut lines = Vec::new();
+            for l in req.lines {
+                load_product(tx.conn(), &l.product_id).map_err(|_| bad("unknown_product", format!("unknown product '{}'", l.product_id)))?;
+                if let Some(tag) = &l.package_tag {
+                    let used: bool = tx.conn().query_row("SELECT EXISTS(SELECT 1 FROM lots WHERE package_tag = ?1)", params![tag], |r| r.get(0))?;
+                    if used {
+                        return Err(StoreError::conflict("duplicate_package_tag", format!("package tag {tag} was already received")));
+                    }
+                }
+                lines.push(ReceivedLine {
+                    product_id: l.product_id,
+                    lot_id: tx.new_id(),
+                    lot_code: l.lot_code,
+                    package_tag: l.package_tag,
+                    quantity: l.quantity,
+                    unit_cost_minor: l.unit_cost_minor,
+                    lab_thc_mg: l.lab_thc_mg,
+                });
+            }
+            let receipt_id = tx.new_id();
+            let lots = lines.iter().map(|l| l.lot_id.clone()).collect();
+            let seq = tx.append(&by, Event::StockReceived { receipt_id: receipt_id.clone(), supplier: req.supplier, document: req.document, lines })?;
+            Ok(ReceiveResult { receipt_id, lots, seq })
+        })
+        .await
+    }
+
+    pub async fn adjust(&self, actor: &Actor, req: AdjustRequest) -> Result<i64, StoreError> {
+        actor.require_manager()?;
+        if req.delta == 0 || req.delta.abs() > 1_000_000 {
+            return Err(bad("invalid_quantity", "an adjustment changes stock by 1 to 1,000,000 units, up or down"));
+        }
+        check_text("note", &req.note, 500, false)?;
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let p = load_product(tx.conn(), &req.product_id)?;
+            let changes = stock_changes(tx, &req.product_id, &p.spec.name, req.delta)?;
+            tx.append(&by, Event::StockAdjusted { product_id: req.product_id, reason: req.reason, note: req.note, changes })?;
+            Ok(p.on_hand + req.delta)
+        })
+        .await
+    }
+
+    pub async fn count(&self, actor: &Actor, req: CountRequest) -> Result<CountResult, StoreError> {
+        actor.require_manager()?;
+        if req.lines.is_empty() || req.lines.len() > 10_000 {
+            return Err(bad("invalid_request", "a count has 1 to 10,000 lines"));
+        }
+        if let Some(l) = req.lines.iter().find(|l| l.counted < 0) {
+            return Err(bad("invalid_quantity", format!("counted quantity cannot be negative (product {})", l.product_id)));
+        }
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let mut seen = std::collections::HashSet::new();
+            let mut lines = Vec::new();
+            let mut out = Vec::new();
+            for l in req.lines {
+                if !seen.insert(l.product_id.clone()) {
+                    return Err(bad("invalid_request", format!("product {} is counted twice", l.product_id)));
+                }
+                let p = load_product(tx.conn(), &l.product_id)?;
+                let variance = l.counted - p.on_hand;
+                let changes = if variance == 0 { vec![] } else { stock_changes(tx, &l.product_id, &p.spec.name, variance)? };
+                out.push(CountVariance { product_id: l.product_id.clone(), expected: p.on_hand, counted: l.counted, variance });
+                lines.push(CountedLine { product_id: l.product_id, expected: p.on_hand, counted: l.counted, changes });
+            }
+            let count_id = tx.new_id();
+            tx.append(&by, Event::StockCounted { count_id: count_id.clone(), lines })?;
+            Ok(CountResult { count_id, lines: out })
+        })
+        .await
+    }
+
+    /// Records a sale. With an idempotency key, a retry returns the first sale's receipt.
+    pub async fn sell(&self, actor: &Actor, req: SaleRequest, idempotency_key: Option<String>) -> Result<Receipt, StoreError> {
+        if let Some(k) = &idempotency_key {
+            if k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(bad("invalid_idempotency_key", "Idempotency-Key is 1 to 128 visible ASCII characters"));
+            }
+        }
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES {
+            return Err(bad("invalid_request", format!("a sale has 1 to {MAX_LINES} lines")));
+        }
+        for l in &req.lines {
+            check_quantity(l.quantity)?;
+        }
+        let tenders = req
+            .tenders
+            .iter()
+            .map(|t| Ok(Tender { kind: parse_tender(&t.kind)?, amount_minor: t.amount_minor }))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let customer = match &req.customer.id_number {
+            Some(n) => Some(customer_hash(self.customer_key(), n)?),
+            None => None,
+        };
+        let store = self.clone();
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let digest = request_digest(&req);
+            if let Some(key) = &idempotency_key {
+                let prior: Option<(String, Option<String>)> = tx
+                    .conn()
+                    .query_row("SELECT sale_id, request_digest FROM sales WHERE idempotency_key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((sale_id, d)) = prior {
+                    if d.as_deref() != Some(digest.as_str()) {
+                        return Err(StoreError::conflict("idempotency_conflict", "this Idempotency-Key was used for a different sale"));
+                    }
+                    return load_receipt(tx.conn(), &sale_id, &store);
+                }
+            }
+            let till_status: Option<String> =
+                tx.conn().query_row("SELECT status FROM tills WHERE till_id = ?1", params![req.till_id], |r| r.get(0)).optional()?;
+            match till_status.as_deref() {
+                Some("open") => {}
+                Some(_) => return Err(StoreError::conflict("till_not_open", "this till is closed: open a till first")),
+                None => return Err(bad("unknown_till", format!("unknown till '{}'", req.till_id))),
+            }
+            let pack = store.pack_at(tx.now_ms())?.clone();
+            let today = crate::apply::local_date(store.info().timezone, tx.now_ms());
+            let local_day = today.parse().map_err(|_| StoreError::Io("bad local date".into()))?;
+
+            let mut products = Vec::new();
+            for l in &req.lines {
+                let p = load_product(tx.conn(), &l.product_id).map_err(|e| match e {
+                    StoreError::NotFound { .. } => bad("unknown_product", format!("unknown product '{}'", l.product_id)),
+                    other => other,
+                })?;
+                if p.spec.price_minor.is_none() {
+                    return Err(StoreError::conflict("product_not_priced", format!("'{}' has no price yet", p.spec.name)));
+                }
+                products.push(p);
+            }
+            let cart: Vec<LimitLine> =
+                products.iter().zip(&req.lines).map(|(p, l)| LimitLine { facts: p.spec.limit_facts(), quantity: l.quantity }).collect();
+            let earlier = match &customer {
+                Some(h) if pack.has_customer_scope() => crate::queries::customer_lines_on(tx.conn(), h, &today)?,
+                _ => vec![],
+            };
+            let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: req.customer.birth_date };
+            compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
+
+            let mut lines = Vec::new();
+            let mut lots_cache: std::collections::HashMap<String, Vec<(String, i64)>> = Default::default();
+            for (p, l) in products.iter().zip(&req.lines) {
+                let price = p.spec.price_minor.unwrap_or(0);
+                let priced = pricing::price_line(&pack, p.spec.tax_class, price, l.quantity).map_err(|e| bad("invalid_request", e.to_string()))?;
+                if !lots_cache.contains_key(&p.product_id) {
+                    lots_cache.insert(p.product_id.clone(), lots_fifo(tx, &p.product_id)?);
+                }
+                let lots = lots_cache.get_mut(&p.product_id).ok_or_else(|| StoreError::Io("lot cache".into()))?;
+                let taken = take_fifo(lots, l.quantity, &p.spec.name)?;
+                lines.push(SaleLine {
+                    product_id: p.product_id.clone(),
+                    sku: p.spec.sku.clone(),
+                    name: p.spec.name.clone(),
+                    class: p.spec.class,
+                    quantity: l.quantity,
+                    unit_price_minor: price,
+                    net_minor: priced.net_minor,
+                    taxes: priced.taxes.clone(),
+                    total_minor: priced.total_minor,
+                    lots: taken,
+                });
+            }
+            let priced: Vec<_> = lines
+                .iter()
+                .map(|l| pricing::PricedLine {
+                    unit_price_minor: l.unit_price_minor,
+                    quantity: l.quantity,
+                    net_minor: l.net_minor,
+                    taxes: l.taxes.clone(),
+                    total_minor: l.total_minor,
+                })
+                .collect();
+            let totals = pricing::totals(&pack, &priced);
+            let settlement = pricing::settle(totals.total_minor, &tenders).map_err(|e| StoreError::Invalid {
+                code: "invalid_tender",
+                message: e.to_string(),
+                fields: vec![],
+            })?;
+            let sale_no: i64 = tx.conn().query_row("SELECT COALESCE(MAX(sale_no), 0) + 1 FROM sales", [], |r| r.get(0))?;
+            let sale_id = tx.new_id();
+            tx.append(
+                &by,
+                Event::SaleRecorded {
+                    sale_id: sale_id.clone(),
+                    sale_no: sale_no as u64,
+                    till_id: req.till_id.clone(),
+                    idempotency_key,
+                    request_digest: Some(digest),
+                    customer_hash: customer,
+                    lines,
+                    totals,
+                    tenders,
+                    settlement,
+                },
+            )?;
+            load_receipt(tx.conn(), &sale_id, &store)
+        })
+        .await
+    }
+
+    pub async fn void_sale(&self, actor: &Actor, sale_id: String, req: VoidRequest) -> Result<(), StoreError> {
+        actor.require_manager()?;
+        check_text("reason", &req.reason, 500, true)?;
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let row: Option<(String, i64, String)> = tx
+                .conn()
+                .query_row(
+                    "SELECT s.status, s.refunded_minor, t.status FROM sales s JOIN tills t ON t.till_id = s.till_id WHERE s.sale_id = ?1",
+                    params![sale_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let (status, refunded, till_status) = row.ok_or_else(|| StoreError::not_found("sale", &sale_id))?;
+            if status != "completed" {
+                return Err(StoreError::conflict("already_voided", "this sale is already voided"));
+            }
+            if refunded > 0 {
+                return Err(StoreError::conflict("has_returns", "this sale has returns: return the remaining items instead"));
+            }
+            if till_status != "open" {
+                return Err(StoreError::conflict("till_not_open", "the sale's till is closed: use a return instead of a void"));
+            }
+            tx.append(&by, Event::SaleVoided { sale_id, reason: req.reason })?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn return_items(&self, actor: &Actor, sale_id: String, req: ReturnRequest) -> Result<ReturnResult, StoreError> {
+        actor.require_manager()?;
+        check_text("reason", &req.reason, 500, true)?;
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES {
+            return Err(bad("invalid_request", format!("a return has 1 to {MAX_LINES} lines")));
+        }
+        for l in &req.lines {
+            check_quantity(l.quantity)?;
+        }
+        let refund_tender = match &req.refund_tender {
+            Some(k) => parse_tender(k)?,
+            None => TenderKind::Cash,
+        };
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let status: Option<String> =
+                tx.conn().query_row("SELECT status FROM sales WHERE sale_id = ?1", params![sale_id], |r| r.get(0)).optional()?;
+            match status.as_deref() {
+                None => return Err(StoreError::not_found("sale", &sale_id)),
+                Some("completed") => {}
+                Some(_) => return Err(StoreError::conflict("already_voided", "a voided sale cannot be returned")),
+            }
+            let till: Option<String> =
+                tx.conn().query_row("SELECT status FROM tills WHERE till_id = ?1", params![req.till_id], |r| r.get(0)).optional()?;
+            if till.as_deref() != Some("open") {
+                return Err(StoreError::conflict("till_not_open", "refunds are paid from an open till"));
+            }
+            let mut out_lines = Vec::new();
+            let mut refund = 0i64;
+            let mut seen = std::collections::HashSet::new();
+            for l in &req.lines {
+                if !seen.insert(l.line) {
+                    return Err(bad("invalid_request", format!("line {} appears twice", l.line)));
+                }
+                let row: Option<(String, i64, i64, i64, String)> = tx
+                    .conn()
+                    .query_row(
+                        "SELECT product_id, quantity, returned_quantity, total_minor, lots_json FROM sale_lines WHERE sale_id = ?1 AND line_no = ?2",
+                        params![sale_id, l.line as i64],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
+                    .optional()?;
+                let (product_id, qty, returned, total, lots_json) =
+                    row.ok_or_else(|| bad("invalid_request", format!("the sale has no line {}", l.line)))?;
+                let left = qty - returned;
+                if l.quantity > left {
+                    return Err(StoreError::conflict("over_return", format!("line {}: only {left} unit(s) left to return", l.line)));
+                }
+                // Refund in proportion to the line total; the last units returned take the remainder.
+                let line_refund = if l.quantity == left {
+                    total - total * returned / qty
+                } else {
+                    total * (returned + l.quantity) / qty - total * returned / qty
+                };
+                refund += line_refund;
+                let restocked = if l.restock {
+                    let lots: Vec<LotTake> = serde_json::from_str(&lots_json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let mut left = l.quantity;
+                    let mut out = Vec::new();
+                    for t in lots.into_iter().rev() {
+                        if left == 0 {
+                            break;
+                        }
+                        let q = t.quantity.min(left);
+                        out.push(LotTake { lot_id: t.lot_id, quantity: q });
+                        left -= q;
+                    }
+                    out
+                } else {
+                    vec![]
+                };
+                out_lines.push(ReturnLine { line: l.line, product_id, quantity: l.quantity, refund_minor: line_refund, restocked });
+            }
+            let return_id = tx.new_id();
+            tx.append(
+                &by,
+                Event::SaleReturned {
+                    return_id: return_id.clone(),
+                    sale_id,
+                    till_id: req.till_id,
+                    lines: out_lines,
+                    refund_minor: refund,
+                    refund_tender,
+                    reason: req.reason,
+                },
+            )?;
+            Ok(ReturnResult { return_id, refund_minor: refund, refund_tender: refund_tender.as_str().to_string() })
+        })
+        .await
+    }
+
+    pub async fn open_till(&self, actor: &Actor, req: OpenTillRequest) -> Result<TillResult, StoreError> {
+        check_text("register", &req.register, 40, true)?;
+        if !(0..=10_000_000).contains(&req.float_minor) {
+            return Err(bad("invalid_amount", "the float is between 0 and 100,000.00"));
+        }
+        let by = actor.user_id.clone();
+        self.write(move |tx| {
+            let open: bool = tx
+                .conn()
+                .query_row("SELECT EXISTS(SELECT 1 FROM tills WHERE register = ?1 AND status = 'open')", params![req.register], |r| r.get(0))?;
+            if open {
+                return Err(StoreError::conflict("till_already_open", format!("register '{}' already has an open till", req.register)));
+            }
+            let till_id = tx.new_id();
+            tx.append(&by, Event::TillOpened { till_id: till_id.clone(), register: req.register.clone(), float_minor: req.float_minor })?;
+            Ok(TillResult {
+                till_id,
+                register: req.register,
+                status: "open".into(),
+                float_minor: req.float_minor,
+                expected_minor: None,
+                counted_minor: None,
+                variance_minor: None,
+            })
+        })
+        .await
+    }
+
+    pub async fn close_till(&self, actor: &Actor, till_id: String, req: CloseTillRequest) -> Result<TillResult, StoreError> {
+        if !(0..=100_000_000).contains(&req.counted_minor) {
+            return Err(bad("invalid_amount", "counted cash is between 0 and 1,000,000.00"));
+        }
+        let by = actor.user_id.clone();
+        let r = self
+            .write(move |tx| {
+                let row: Option<(String, String, i64, i64, i64)> = tx
+                    .conn()
+                    .query_row(
+                        "SELECT register, status, float_minor, cash_sales_minor, cash_refunds_minor FROM tills WHERE till_id = ?1",
+                        params![till_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
+                    .optional()?;
+                let (register, status, float, sales, refunds) = row.ok_or_else(|| StoreError::not_found("till", &till_id))?;
+                if status != "open" {
+                    return Err(StoreError::conflict("till_not_open", "this till is already closed"));
+                }
+                let expected = expected_cash(float, sales, refunds);
+                let variance = req.counted_minor - expected;
+                tx.append(&by, Event::TillClosed { till_id: till_id.clone(), counted_minor: req.counted_minor, expected_minor: expected, variance_minor: variance })?;
+                Ok(TillResult {
+                    till_id,
+                    register,
+                    status: "closed".into(),
+                    float_minor: float,
+                    expected_minor: Some(expected),
+                    counted_minor: Some(req.counted_minor),
+                    variance_minor: Some(variance),
+                })
+            })
+            .await?;
+        // Closing a till is a natural point for a signed checkpoint.
+        self.checkpoint().await?;
+        Ok(r)
+    }
+}
+
+/// Per-lot changes that move a product's stock by `delta`: removals oldest lot first,
+/// additions to the newest lot.
+fn stock_changes(tx: &Tx<'_>, product_id: &str, name: &str, delta: i64) -> Result<Vec<LotTake>, StoreError> {
+    if delta < 0 {
+        let mut lots = lots_fifo(tx, product_id)?;
+        let taken = take_fifo(&mut lots, -delta, name)?;
+        Ok(taken.into_iter().map(|t| LotTake { lot_id: t.lot_id, quantity: -t.quantity }).collect())
+    } else {
+        let newest: Option<String> = tx
+            .conn()
+            .query_row("SELECT lot_id FROM lots WHERE product_id = ?1 ORDER BY received_seq DESC, lot_id DESC LIMIT 1", params![product_id], |r| r.get(0))
+            .optional()?;
+        let lot = newest.ok_or_else(|| StoreError::conflict("no_lot", format!("'{name}' has never been received: receive it before adding stock")))?;
+        Ok(vec![LotTake { lot_id: lot, quantity: delta }])
+    }
+}

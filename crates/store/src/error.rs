@@ -1,0 +1,43 @@
+//! One error type for store use cases. Variants separate "your request is wrong" (with a stable
+//! code for clients) from "something broke" (storage, corruption).
+
+use stockade_domain::compliance::Violation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request is well-formed JSON but its content is not acceptable.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String, fields: Vec<stockade_domain::catalog::FieldError> },
+    #[error("{what} '{id}' does not exist")]
+    NotFound { what: &'static str, id: String },
+    /// The request conflicts with the current state (stock, till state, duplicates).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A sale refused by the age rule or a purchase limit; lists every violated rule.
+    #[error("sale refused: {}", .0.iter().map(|v| v.message()).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<Violation>),
+    #[error("this action needs a manager")]
+    Forbidden,
+    #[error("not signed in, or the session expired")]
+    Unauthorized,
+    #[error("too many failed attempts; try again in {0} seconds")]
+    Locked(i64),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl StoreError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Invalid { code, message: message.into(), fields: vec![] }
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Conflict { code, message: message.into() }
+    }
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        StoreError::NotFound { what, id: id.into() }
+    }
+}

@@ -1,0 +1,488 @@
+//! The store node: one SQLite file, one writer thread that group-commits commands, a small pool
+//! of read connections. A command is acknowledged only after its transaction has committed with
+//! `synchronous=FULL` in WAL mode.
+
+use crate::apply::apply;
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::schema::{JOURNAL_SCHEMA, PROJECTION_SCHEMA};
+use ed25519_dalek::SigningKey;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use stockade_domain::rules::{RuleBook, RulePack};
+use stockade_journal::{Checkpoint, Envelope, Event, Hash, StoredEntry, FORMAT_VERSION, GENESIS};
+use tokio::sync::oneshot;
+
+pub const DB_FILE: &str = "store.db";
+pub const KEY_FILE: &str = "store.key";
+/// Most commands folded into one commit.
+pub const MAX_BATCH: usize = 64;
+/// A signed checkpoint is stored whenever a commit crosses a multiple of this many entries.
+pub const CHECKPOINT_EVERY: u64 = 256;
+const READ_POOL: usize = 8;
+
+/// Store identity and settings, read from the journal's first entry.
+#[derive(Debug, Clone)]
+pub struct StoreInfo {
+    pub store_id: String,
+    pub name: String,
+    pub jurisdiction: String,
+    pub timezone: chrono_tz::Tz,
+}
+
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    // FULL: a commit is on disk before it returns. NORMAL can lose acknowledged sales on power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+pub(crate) fn create_schema(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(JOURNAL_SCHEMA)?;
+    conn.execute_batch(PROJECTION_SCHEMA)?;
+    Ok(())
+}
+
+/// Everything a command sees while it runs inside the writer's transaction.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+    store_id: &'a str,
+    head: &'a mut (u64, Hash),
+    rng: &'a Mutex<ChaCha20Rng>,
+    now_ms: i64,
+}
+
+impl Tx<'_> {
+    pub fn conn(&self) -> &Connection {
+        self.conn
+    }
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+    /// A 128-bit identifier from the node's (seedable) generator, as 32 hex digits.
+    pub fn new_id(&self) -> String {
+        let mut b = [0u8; 16];
+        match self.rng.lock() {
+            Ok(mut r) => r.fill_bytes(&mut b),
+            Err(p) => p.into_inner().fill_bytes(&mut b),
+        }
+        hex::encode(b)
+    }
+    pub fn head(&self) -> (u64, Hash) {
+        *self.head
+    }
+    /// Appends one journal entry and applies it to the projections, inside the transaction.
+    pub fn append(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
+        let seq = self.head.0 + 1;
+        let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
+        let e = StoredEntry::seal(&env, self.head.1);
+        self.conn.execute(
+            "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
+        )?;
+        apply(self.conn, seq, &env)?;
+        *self.head = (seq, e.hash);
+        Ok(seq)
+    }
+}
+
+trait Job: Send {
+    /// Runs the command; returns whether it succeeded (a failed command is rolled back alone).
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Called after the batch's COMMIT (or its failure): only now is the caller answered.
+    fn finish(self: Box<Self>, commit_error: Option<&str>);
+}
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send> Job for TypedJob<T, F> {
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool {
+        let r = match self.f.take() {
+            Some(f) => f(tx),
+            None => Err(StoreError::Io("command ran twice".into())),
+        };
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+    fn finish(self: Box<Self>, commit_error: Option<&str>) {
+        let r = match (commit_error, self.result) {
+            (Some(e), _) => Err(StoreError::Io(format!("commit failed, nothing was recorded: {e}"))),
+            (None, Some(r)) => r,
+            (None, None) => Err(StoreError::Io("command did not run".into())),
+        };
+        let _ = self.reply.send(r);
+    }
+}
+
+/// Owns the write connection and the journal head.
+pub(crate) struct Writer {
+    conn: Connection,
+    store_id: String,
+    key: SigningKey,
+    head: (u64, Hash),
+    rng: Arc<Mutex<ChaCha20Rng>>,
+    clock: Arc<dyn Clock>,
+    force_checkpoint: bool,
+}
+
+impl Writer {
+    fn read_head(conn: &Connection) -> Result<(u64, Hash), StoreError> {
+        let row: Option<(i64, Vec<u8>)> =
+            conn.query_row("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        Ok(match row {
+            None => (0, GENESIS),
+            Some((seq, h)) => (seq as u64, h.try_into().map_err(|_| StoreError::Corrupt(format!("entry {seq}: hash is not 32 bytes")))?),
+        })
+    }
+
+    fn commit_batch(&mut self, mut jobs: Vec<Box<dyn Job>>) {
+        let start = self.head;
+        let now_ms = self.clock.now_ms();
+        let result = (|| -> Result<(), rusqlite::Error> {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            for job in jobs.iter_mut() {
+                self.conn.execute_batch("SAVEPOINT cmd")?;
+                let before = self.head;
+                let ok = {
+                    let mut tx = Tx { conn: &self.conn, store_id: &self.store_id, head: &mut self.head, rng: &self.rng, now_ms };
+                    job.run(&mut tx)
+                };
+                if !ok {
+                    self.conn.execute_batch("ROLLBACK TO cmd")?;
+                    self.head = before;
+                }
+                self.conn.execute_batch("RELEASE cmd")?;
+            }
+            if self.head != start || self.force_checkpoint {
+                let cp = Checkpoint { store_id: self.store_id.clone(), size: self.head.0, head: self.head.1 };
+                let sig = cp.sign(&self.key);
+                self.conn.execute(
+                    "INSERT INTO head (id, size, hash, signature) VALUES (1, ?1, ?2, ?3)
+                     ON CONFLICT(id) DO UPDATE SET size = excluded.size, hash = excluded.hash, signature = excluded.signature",
+                    params![cp.size as i64, &cp.head[..], &sig[..]],
+                )?;
+                let crossed = self.head.0 / CHECKPOINT_EVERY > start.0 / CHECKPOINT_EVERY;
+                if (crossed || self.force_checkpoint) && self.head.0 > 0 {
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO checkpoints (size, head, signature, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![cp.size as i64, &cp.head[..], &sig[..], now_ms],
+                    )?;
+                }
+            }
+            self.conn.execute_batch("COMMIT")
+        })();
+        self.force_checkpoint = false;
+        match result {
+            Ok(()) => jobs.into_iter().for_each(|j| j.finish(None)),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.head = start;
+                tracing::error!(error = %e, "commit failed; batch rolled back");
+                let msg = e.to_string();
+                jobs.into_iter().for_each(|j| j.finish(Some(&msg)));
+            }
+        }
+    }
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Checkpoint(oneshot::Sender<()>),
+}
+
+struct Inner {
+    dir: PathBuf,
+    db_path: PathBuf,
+    info: StoreInfo,
+    rules: RuleBook,
+    clock: Arc<dyn Clock>,
+    customer_key: [u8; 32],
+    public_key: ed25519_dalek::VerifyingKey,
+    tx: Mutex<mpsc::Sender<Msg>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// A handle to an open store node. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// What `init` needs besides the folder.
+pub struct InitOptions {
+    pub name: String,
+    pub jurisdiction: String,
+    pub manager_username: String,
+    pub manager_password: String,
+}
+
+pub(crate) fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| StoreError::Io(format!("cannot create key file {}: {e}", path.display())))?;
+    f.write_all(hex::encode(key.to_bytes()).as_bytes()).map_err(|e| StoreError::Io(e.to_string()))?;
+    f.sync_all().map_err(|e| StoreError::Io(e.to_string()))?;
+    Ok(())
+}
+
+pub(crate) fn read_key_file(path: &Path) -> Result<SigningKey, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(|e| StoreError::Io(format!("cannot read key file {}: {e}", path.display())))?;
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| StoreError::Io(format!("{} is not a store key (64 hex digits)", path.display())))?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+impl Store {
+    /// Creates a new store in `dir` (which must not hold one): key, database, first entries.
+    pub fn init(dir: &Path, opts: &InitOptions, clock: Arc<dyn Clock>) -> Result<String, StoreError> {
+        let rules = RuleBook::builtin().map_err(|e| StoreError::Io(e.to_string()))?;
+        let today = chrono::DateTime::from_timestamp_millis(clock.now_ms()).map(|t| t.date_naive()).unwrap_or_default();
+        let pack = rules.pack_for(&opts.jurisdiction, today).map_err(|e| StoreError::invalid("unknown_jurisdiction", e.to_string()))?;
+        crate::auth::check_new_credentials(&opts.manager_username, &opts.manager_password)?;
+        if opts.name.trim().is_empty() || opts.name.len() > 120 {
+            return Err(StoreError::invalid("invalid_name", "a store name of 1 to 120 characters is required"));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let db_path = dir.join(DB_FILE);
+        if db_path.exists() || dir.join(KEY_FILE).exists() {
+            return Err(StoreError::conflict("already_initialized", format!("{} already holds a store", dir.display())));
+        }
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let key = SigningKey::from_bytes(&seed);
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        let store_id = uuid::Builder::from_random_bytes(id).into_uuid().to_string();
+        write_key_file(&dir.join(KEY_FILE), &key)?;
+
+        let conn = open_connection(&db_path, false)?;
+        create_schema(&conn)?;
+        let mut writer = Writer {
+            conn,
+            store_id: store_id.clone(),
+            key: key.clone(),
+            head: (0, GENESIS),
+            rng: Arc::new(Mutex::new(ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?)),
+            clock,
+            force_checkpoint: true,
+        };
+        let (reply, rx) = oneshot::channel();
+        let name = opts.name.trim().to_string();
+        let jurisdiction = pack.id.clone();
+        let timezone = pack.timezone.clone();
+        let public_key = hex::encode(key.verifying_key().to_bytes());
+        let username = opts.manager_username.clone();
+        let hash = crate::auth::hash_password(&opts.manager_password)?;
+        let sid = store_id.clone();
+        let job = TypedJob {
+            f: Some(move |tx: &mut Tx<'_>| {
+                tx.append("system", Event::StoreInitialized { store_id: sid, name, jurisdiction, timezone, public_key })?;
+                crate::auth::add_staff_in_tx(tx, "system", &username, &username, stockade_journal::event::Role::Manager, &hash)?;
+                Ok(())
+            }),
+            result: None,
+            reply,
+        };
+        writer.commit_batch(vec![Box::new(job)]);
+        rx.blocking_recv().map_err(|_| StoreError::Io("writer stopped".into()))??;
+        Ok(store_id)
+    }
+
+    /// Opens an existing store. Refuses to start when the signed head does not match the journal.
+    pub fn open(dir: &Path, clock: Arc<dyn Clock>, seed: Option<u64>) -> Result<Store, StoreError> {
+        let db_path = dir.join(DB_FILE);
+        if !db_path.exists() {
+            return Err(StoreError::Io(format!("no store in {}: run `stockade store init --data {}` first", dir.display(), dir.display())));
+        }
+        let key = read_key_file(&dir.join(KEY_FILE))?;
+        let conn = open_connection(&db_path, false)?;
+        create_schema(&conn)?;
+        let head = Writer::read_head(&conn)?;
+        crate::verify::check_signed_head(&conn, &key.verifying_key(), head)?;
+        let info = read_info(&conn)?;
+        let rules = RuleBook::builtin().map_err(|e| StoreError::Io(e.to_string()))?;
+        let rng = match seed {
+            Some(s) => ChaCha20Rng::seed_from_u64(s),
+            None => ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?,
+        };
+        let customer_key = blake3::derive_key("stockade customer id v1", &key.to_bytes());
+        let public_key = key.verifying_key();
+        let mut writer = Writer {
+            conn,
+            store_id: info.store_id.clone(),
+            key,
+            head,
+            rng: Arc::new(Mutex::new(rng)),
+            clock: clock.clone(),
+            force_checkpoint: false,
+        };
+        let (tx, rx) = mpsc::channel::<Msg>();
+        std::thread::Builder::new()
+            .name("stockade-writer".into())
+            .spawn(move || {
+                let mut pending: Vec<oneshot::Sender<()>> = Vec::new();
+                while let Ok(first) = rx.recv() {
+                    let mut batch: Vec<Box<dyn Job>> = Vec::new();
+                    let mut push = |m: Msg, batch: &mut Vec<Box<dyn Job>>, writer: &mut Writer| match m {
+                        Msg::Job(j) => batch.push(j),
+                        Msg::Checkpoint(done) => {
+                            writer.force_checkpoint = true;
+                            pending.push(done);
+                        }
+                    };
+                    push(first, &mut batch, &mut writer);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(m) => push(m, &mut batch, &mut writer),
+                            Err(_) => break,
+                        }
+                    }
+                    writer.commit_batch(batch);
+                    pending.drain(..).for_each(|d| {
+                        let _ = d.send(());
+                    });
+                }
+            })
+            .map_err(|e| StoreError::Io(format!("cannot start writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                db_path,
+                info,
+                rules,
+                clock,
+                customer_key,
+                public_key,
+                tx: Mutex::new(tx),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &StoreInfo {
+        &self.inner.info
+    }
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+    pub fn public_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.inner.public_key
+    }
+    pub(crate) fn customer_key(&self) -> &[u8; 32] {
+        &self.inner.customer_key
+    }
+
+    /// The store's rule pack in effect at `at_ms`.
+    pub fn pack_at(&self, at_ms: i64) -> Result<&RulePack, StoreError> {
+        let date = crate::apply::local_date(self.inner.info.timezone, at_ms);
+        let date = date.parse().map_err(|_| StoreError::Io("bad local date".into()))?;
+        self.inner.rules.pack_for(&self.inner.info.jurisdiction, date).map_err(|e| StoreError::Io(e.to_string()))
+    }
+
+    fn send(&self, m: Msg) -> Result<(), StoreError> {
+        let guard = self.inner.tx.lock().map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
+        guard.send(m).map_err(|_| StoreError::Io("the writer has stopped".into()))
+    }
+
+    fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Job(Box::new(TypedJob { f: Some(f), result: None, reply })))?;
+        Ok(rx)
+    }
+
+    /// Runs a command in the writer; resolves once it is durably committed (or refused).
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f)?.await.map_err(|_| StoreError::Io("the writer has stopped".into()))?
+    }
+
+    /// Same as [`Store::write`] for synchronous callers (CLI, simulations). Not from async code.
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f)?.blocking_recv().map_err(|_| StoreError::Io("the writer has stopped".into()))?
+    }
+
+    /// Forces a signed checkpoint of the current head (minute ticker, till close, sync).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Msg::Checkpoint(done))?;
+        rx.await.map_err(|_| StoreError::Io("the writer has stopped".into()))
+    }
+
+    /// Runs a read on a pooled read-only connection (WAL: never blocks the writer).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = match self.inner.readers.lock().ok().and_then(|mut p| p.pop()) {
+            Some(c) => c,
+            None => open_connection(&self.inner.db_path, true)?,
+        };
+        let r = f(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock() {
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+        }
+        r
+    }
+
+    /// [`Store::read`] on a blocking thread, for async callers.
+    pub async fn read_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || s.read(f)).await.map_err(|e| StoreError::Io(e.to_string()))?
+    }
+}
+
+pub(crate) fn read_info(conn: &Connection) -> Result<StoreInfo, StoreError> {
+    let (store_id, name, jurisdiction, tz): (String, String, String, String) = conn
+        .query_row("SELECT store_id, name, jurisdiction, timezone FROM store_info WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt("store_info is missing: the store was never initialized".into()))?;
+    let timezone = tz.parse().map_err(|_| StoreError::Corrupt(format!("unknown time zone '{tz}'")))?;
+    Ok(StoreInfo { store_id, name, jurisdiction, timezone })
+}

@@ -1,0 +1,186 @@
+//! SQLite schema of a store node. Projection tables are rebuilt from the journal by `verify`
+//! and compared row for row; operational tables (sessions, credentials) are not projections.
+
+/// Tables derived from the journal, with the key used to name a differing row.
+pub const PROJECTIONS: &[(&str, &str)] = &[
+    ("store_info", "id"),
+    ("staff", "user_id"),
+    ("products", "product_id"),
+    ("lots", "lot_id"),
+    ("stock_moves", "seq || ':' || idx"),
+    ("sales", "sale_id"),
+    ("sale_lines", "sale_id || ':' || line_no"),
+    ("sale_tenders", "sale_id || ':' || idx"),
+    ("returns", "return_id"),
+    ("tills", "till_id"),
+];
+
+pub const JOURNAL_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY,
+    recorded_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+-- The latest signed head, rewritten at every commit: a deleted tail is detected.
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    head BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    hq_signature BLOB
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    user_id TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
+
+pub const PROJECTION_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS store_info (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    jurisdiction TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    public_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS staff (
+    user_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    active INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS products (
+    product_id TEXT PRIMARY KEY,
+    sku TEXT NOT NULL UNIQUE,
+    gtin TEXT UNIQUE,
+    name TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    category TEXT NOT NULL,
+    class TEXT NOT NULL,
+    net_weight_mg INTEGER,
+    net_volume_ml INTEGER,
+    thc_mg INTEGER,
+    cbd_mg INTEGER,
+    price_minor INTEGER,
+    tax_class TEXT NOT NULL,
+    on_hand INTEGER NOT NULL,
+    updated_seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS products_name ON products(name);
+CREATE TABLE IF NOT EXISTS lots (
+    lot_id TEXT PRIMARY KEY,
+    product_id TEXT NOT NULL,
+    lot_code TEXT NOT NULL,
+    package_tag TEXT,
+    supplier TEXT NOT NULL,
+    received_seq INTEGER NOT NULL,
+    unit_cost_minor INTEGER NOT NULL,
+    lab_thc_mg INTEGER,
+    on_hand INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lots_product ON lots(product_id, received_seq);
+CREATE TABLE IF NOT EXISTS stock_moves (
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    lot_id TEXT NOT NULL,
+    delta INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (seq, idx)
+);
+CREATE TABLE IF NOT EXISTS sales (
+    sale_id TEXT PRIMARY KEY,
+    sale_no INTEGER NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    till_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    local_date TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    request_digest TEXT,
+    customer_hash TEXT,
+    subtotal_minor INTEGER NOT NULL,
+    tax_minor INTEGER NOT NULL,
+    total_minor INTEGER NOT NULL,
+    tendered_minor INTEGER NOT NULL,
+    change_minor INTEGER NOT NULL,
+    cash_kept_minor INTEGER NOT NULL,
+    taxes_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    refunded_minor INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sales_day ON sales(local_date);
+CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer_hash, local_date);
+CREATE TABLE IF NOT EXISTS sale_lines (
+    sale_id TEXT NOT NULL,
+    line_no INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    name TEXT NOT NULL,
+    class TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    returned_quantity INTEGER NOT NULL,
+    unit_price_minor INTEGER NOT NULL,
+    net_minor INTEGER NOT NULL,
+    tax_minor INTEGER NOT NULL,
+    total_minor INTEGER NOT NULL,
+    taxes_json TEXT NOT NULL,
+    lots_json TEXT NOT NULL,
+    PRIMARY KEY (sale_id, line_no)
+);
+CREATE TABLE IF NOT EXISTS sale_tenders (
+    sale_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    PRIMARY KEY (sale_id, idx)
+);
+CREATE TABLE IF NOT EXISTS returns (
+    return_id TEXT PRIMARY KEY,
+    sale_id TEXT NOT NULL,
+    till_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    local_date TEXT NOT NULL,
+    refund_minor INTEGER NOT NULL,
+    refund_tender TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tills (
+    till_id TEXT PRIMARY KEY,
+    register TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    float_minor INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    cash_sales_minor INTEGER NOT NULL,
+    cash_refunds_minor INTEGER NOT NULL,
+    closed_by TEXT,
+    closed_at INTEGER,
+    counted_minor INTEGER,
+    expected_minor INTEGER,
+    variance_minor INTEGER
+);
+"#;

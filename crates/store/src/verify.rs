@@ -1,0 +1,193 @@
+//! `verify`: re-checks every hash, link and signature of the journal, then replays it into fresh
+//! projections and compares them row for row with the stored ones. Reads one consistent snapshot
+//! of the database, so it can run while the node is serving.
+
+use crate::apply::apply;
+use crate::error::StoreError;
+use crate::node::{read_key_file, DB_FILE, KEY_FILE};
+use crate::schema::{PROJECTIONS, PROJECTION_SCHEMA};
+use ed25519_dalek::VerifyingKey;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+use stockade_journal::{ChainError, ChainVerifier, Checkpoint, Hash, StoredEntry};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Finding {
+    #[error("journal: {0}")]
+    Journal(#[from] ChainError),
+    #[error("signed head: {0}")]
+    Head(String),
+    #[error("projection '{table}': row {key} {problem}")]
+    Projection { table: String, key: String, problem: &'static str },
+    #[error("entry {seq}: cannot be replayed: {reason}")]
+    Replay { seq: u64, reason: String },
+}
+
+impl Finding {
+    /// The first bad entry's sequence number, when the finding is about one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Finding::Journal(ChainError::Gap { expected, .. }) => Some(*expected),
+            Finding::Journal(ChainError::BrokenLink { seq, .. } | ChainError::BadHash { seq } | ChainError::Unreadable { seq, .. } | ChainError::ColumnMismatch { seq, .. }) => Some(*seq),
+            Finding::Journal(ChainError::BadCheckpoint { size, .. }) => Some(*size),
+            Finding::Journal(ChainError::Truncated { have, .. }) => Some(have + 1),
+            Finding::Replay { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub head_hash: String,
+    pub checkpoints: u64,
+    pub projection_rows: u64,
+}
+
+/// Checks the signed head against the journal's last entry (a fast check done at every start).
+pub fn check_signed_head(conn: &Connection, key: &VerifyingKey, head: (u64, Hash)) -> Result<(), StoreError> {
+    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+        conn.query_row("SELECT size, hash, signature FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    match (row, head.0) {
+        (None, 0) => Ok(()),
+        (None, n) => Err(StoreError::Corrupt(format!("the signed head is missing but the journal has {n} entries; run `stockade store verify`"))),
+        (Some((size, hash, sig)), _) => {
+            let store_id: String = conn.query_row("SELECT store_id FROM store_info WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or_default();
+            let hash: Hash = hash.try_into().map_err(|_| StoreError::Corrupt("signed head hash is not 32 bytes".into()))?;
+            let cp = Checkpoint { store_id, size: size as u64, head: hash };
+            if !cp.verify(key, &sig) {
+                return Err(StoreError::Corrupt("the signed head's signature does not verify; run `stockade store verify`".into()));
+            }
+            if cp.size != head.0 || cp.head != head.1 {
+                return Err(StoreError::Corrupt(format!(
+                    "the signed head says {} entries but the journal ends at entry {}; run `stockade store verify`",
+                    cp.size, head.0
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Verifies the store in `dir`. `Ok` carries a summary; `Err(Ok(finding))` is the first problem found;
+/// `Err(Err(e))` means verification itself could not run (no store, unreadable file).
+pub fn verify_store(dir: &Path) -> Result<VerifyReport, Result<Finding, StoreError>> {
+    let key = read_key_file(&dir.join(KEY_FILE)).map_err(Err)?;
+    let db = dir.join(DB_FILE);
+    if !db.exists() {
+        return Err(Err(StoreError::Io(format!("no store database at {}", db.display()))));
+    }
+    run(&db, &key.verifying_key())
+}
+
+fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, StoreError>> {
+    let e = |e: rusqlite::Error| Err(StoreError::Db(e));
+    let conn = Connection::open_with_flags(":memory:", OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI)
+        .map_err(e)?;
+    conn.execute_batch(PROJECTION_SCHEMA).map_err(e)?;
+    let uri = format!("file:{}?mode=ro", db.display());
+    conn.execute("ATTACH DATABASE ?1 AS stored", params![uri]).map_err(e)?;
+    // One read transaction: the journal and the stored projections come from one snapshot.
+    conn.execute_batch("BEGIN").map_err(e)?;
+
+    let store_id: String = conn
+        .query_row("SELECT store_id FROM stored.store_info WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(e)?
+        .ok_or(Ok(Finding::Projection { table: "store_info".into(), key: "1".into(), problem: "is missing in the stored table" }))?;
+
+    let mut checkpoints: HashMap<u64, (Hash, Vec<u8>)> = HashMap::new();
+    {
+        let mut st = conn.prepare("SELECT size, head, signature FROM stored.checkpoints").map_err(e)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))).map_err(e)?;
+        for row in rows {
+            let (size, head, sig) = row.map_err(e)?;
+            let head: Hash = head
+                .try_into()
+                .map_err(|_| Ok(Finding::Journal(ChainError::BadCheckpoint { size: size as u64, reason: "head is not 32 bytes".into() })))?;
+            checkpoints.insert(size as u64, (head, sig));
+        }
+    }
+
+    let mut chain = ChainVerifier::new(&store_id);
+    let mut verified_checkpoints = 0u64;
+    {
+        let mut st = conn.prepare("SELECT seq, recorded_at, actor, kind, bytes, prev_hash, hash FROM stored.journal ORDER BY seq").map_err(e)?;
+        let mut rows = st.query([]).map_err(e)?;
+        while let Some(r) = rows.next().map_err(e)? {
+            let seq: i64 = r.get(0).map_err(e)?;
+            let to_hash = |v: Vec<u8>| -> Hash { v.try_into().unwrap_or([0xff; 32]) };
+            let entry = StoredEntry {
+                seq: seq as u64,
+                at_ms: r.get(1).map_err(e)?,
+                actor: r.get(2).map_err(e)?,
+                kind: r.get(3).map_err(e)?,
+                bytes: r.get(4).map_err(e)?,
+                prev_hash: to_hash(r.get(5).map_err(e)?),
+                hash: to_hash(r.get(6).map_err(e)?),
+            };
+            let env = chain.push(&entry).map_err(|c| Ok(Finding::Journal(c)))?;
+            if let Some((head, sig)) = checkpoints.get(&entry.seq) {
+                let cp = Checkpoint { store_id: store_id.clone(), size: entry.seq, head: *head };
+                if *head != entry.hash {
+                    return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "its head differs from the journal's hash".into() })));
+                }
+                if !cp.verify(key, sig) {
+                    return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "signature does not verify".into() })));
+                }
+                verified_checkpoints += 1;
+            }
+            apply(&conn, entry.seq, &env).map_err(|err| Ok(Finding::Replay { seq: entry.seq, reason: err.to_string() }))?;
+        }
+    }
+    if let Some(size) = checkpoints.keys().copied().filter(|s| *s > chain.size()).min() {
+        return Err(Ok(Finding::Journal(ChainError::Truncated { have: chain.size(), signed: size })));
+    }
+
+    // The signed head must name exactly the last entry.
+    let head: Option<(i64, Vec<u8>, Vec<u8>)> =
+        conn.query_row("SELECT size, hash, signature FROM stored.head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional().map_err(e)?;
+    let (size, hash, sig) = head.ok_or(Ok(Finding::Head("the signed head row is missing".into())))?;
+    let hash: Hash = hash.try_into().map_err(|_| Ok(Finding::Head("head hash is not 32 bytes".into())))?;
+    let cp = Checkpoint { store_id: store_id.clone(), size: size as u64, head: hash };
+    if !cp.verify(key, &sig) {
+        return Err(Ok(Finding::Head("signature does not verify".into())));
+    }
+    if cp.size > chain.size() {
+        return Err(Ok(Finding::Journal(ChainError::Truncated { have: chain.size(), signed: cp.size })));
+    }
+    if cp.size < chain.size() {
+        return Err(Ok(Finding::Head(format!("entry {} is not covered by the signed head (size {}): inserted after signing", cp.size + 1, cp.size))));
+    }
+    if cp.head != chain.head() {
+        return Err(Ok(Finding::Head("the signed head hash differs from the journal's last hash".into())));
+    }
+
+    // Compare replayed projections with the stored ones.
+    let mut rows_compared = 0u64;
+    for (table, key_expr) in PROJECTIONS {
+        let missing: Option<String> = conn
+            .query_row(&format!("SELECT {key_expr} FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| r.get(0))
+            .optional()
+            .map_err(e)?;
+        let extra: Option<String> = conn
+            .query_row(&format!("SELECT {key_expr} FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| r.get(0))
+            .optional()
+            .map_err(e)?;
+        match (missing, extra) {
+            (None, None) => {}
+            (Some(a), Some(b)) if a == b => {
+                return Err(Ok(Finding::Projection { table: table.to_string(), key: a, problem: "differs from the journal" }));
+            }
+            (Some(a), _) => return Err(Ok(Finding::Projection { table: table.to_string(), key: a, problem: "is missing or altered in the stored table" })),
+            (None, Some(b)) => return Err(Ok(Finding::Projection { table: table.to_string(), key: b, problem: "is not produced by the journal (inserted or altered)" })),
+        }
+        let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM stored.{table}"), [], |r| r.get(0)).map_err(e)?;
+        rows_compared += n as u64;
+    }
+    conn.execute_batch("COMMIT").map_err(e)?;
+    Ok(VerifyReport { entries: chain.size(), head_hash: hex::encode(chain.head()), checkpoints: verified_checkpoints, projection_rows: rows_compared })
+}
