@@ -1,14 +1,129 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! HTTP for the store node: an axum router under `/api/`, JSON in and out, OpenAPI 3 document
+//! generated from the same handler annotations that register the routes (so it cannot drift).
+//!
+//! Invariant: only this crate knows HTTP. Handlers parse, call one store use case, and map errors.
+
+pub mod error;
+mod routes;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Router;
+use error::ApiError;
+use std::sync::Arc;
+use stockade_store::{Actor, Store};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Largest request body accepted (a sale with 100 lines is under 10 KiB).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// JSON body extractor whose rejections are our JSON errors.
+pub struct ApiJson<T>(pub T);
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::Json::<T>::from_request(req, state).await.map(|j| ApiJson(j.0)).map_err(ApiError::from)
     }
+}
+
+/// Query-string extractor whose rejections are our JSON errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| ApiQuery(q.0)).map_err(ApiError::from)
+    }
+}
+
+pub const SESSION_COOKIE: &str = "stockade_session";
+
+/// The signed-in staff member, from `Authorization: Bearer <token>` or the session cookie.
+pub struct Auth(pub Actor);
+
+pub(crate) fn bearer_token(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    parts.headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == SESSION_COOKIE).then(|| v.to_string())
+    })
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first (POST /api/login)"))?;
+        Ok(Auth(state.store.authenticate(&token).await?))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Stockade store node", description = "The dispensary's own API: catalog, stock, sales, tills, reports. Amounts are integers in minor units (cents); weights in mg."),
+    components(schemas(error::ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        }
+    }
+}
+
+/// The router and the OpenAPI document describing exactly its routes.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::routes()).split_for_parts()
+}
+
+pub fn app(store: Store) -> Router {
+    let (router, openapi) = api_router();
+    let state = AppState { store, openapi: Arc::new(openapi) };
+    router
+        .route("/api/openapi.json", axum::routing::get(routes::openapi_json))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the store node"))
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the store node on `listener` until `shutdown` resolves. Takes a signed checkpoint
+/// every minute when the journal has grown.
+pub async fn serve(store: Store, listener: tokio::net::TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let ticker_store = store.clone();
+    let ticker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            if let Err(e) = ticker_store.checkpoint().await {
+                tracing::error!(error = %e, "checkpoint failed");
+            }
+        }
+    });
+    let r = axum::serve(listener, app(store)).with_graceful_shutdown(shutdown).await;
+    ticker.abort();
+    r
 }

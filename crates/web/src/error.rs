@@ -1,0 +1,104 @@
+//! The one HTTP error type: a JSON body `{"error": {"code", "message", ...}}` with a stable code.
+//! 500s are logged with their cause and answered without details.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use stockade_domain::catalog::FieldError;
+use stockade_domain::compliance::Violation;
+use stockade_store::StoreError;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: clients branch on this, never on the message.
+    pub code: String,
+    /// For people: says what is wrong and what to do.
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ViolationOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ViolationOut {
+    #[serde(flatten)]
+    pub violation: Violation,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub violations: Vec<Violation>,
+    pub fields: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError { status, code: code.into(), message: message.into(), violations: vec![], fields: vec![] }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let msg = e.to_string();
+        match e {
+            StoreError::Invalid { code, fields, .. } => ApiError { fields, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, msg) },
+            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            StoreError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, msg),
+            StoreError::Refused(v) => ApiError { violations: v, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "sale_refused", msg) },
+            StoreError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
+            StoreError::Locked(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", msg),
+            StoreError::Corrupt(_) | StoreError::Db(_) | StoreError::Io(_) => {
+                tracing::error!(error = %msg, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the store node; nothing was recorded")
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("the JSON does not have the expected fields or types: {}", e.body_text())),
+            JsonRejection::JsonSyntaxError(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {}", e.body_text())),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES))
+            }
+            other => ApiError::new(other.status(), "invalid_request", other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                violations: self.violations.into_iter().map(|v| ViolationOut { message: v.message(), violation: v }).collect(),
+                fields: self.fields,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

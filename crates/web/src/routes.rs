@@ -1,0 +1,301 @@
+//! Handlers. Each one: extract, call one store use case, answer. DTOs specific to HTTP live here.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::{ApiJson, ApiQuery, AppState, Auth};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use stockade_domain::catalog::ProductSpec;
+use stockade_journal::event::Role;
+use stockade_store::commands::*;
+use stockade_store::queries::{self, EndOfDay, Product, ProductQuery, Receipt, Status, Till};
+use stockade_store::Actor;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(status))
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product))
+        .routes(routes!(change_price))
+        .routes(routes!(by_barcode))
+        .routes(routes!(receive))
+        .routes(routes!(adjust))
+        .routes(routes!(count))
+        .routes(routes!(sell))
+        .routes(routes!(get_sale))
+        .routes(routes!(void_sale))
+        .routes(routes!(return_items))
+        .routes(routes!(list_tills, open_till))
+        .routes(routes!(close_till))
+        .routes(routes!(end_of_day))
+        .routes(routes!(list_staff, add_staff))
+}
+
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    Json(state.openapi.as_ref().clone())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token for `Authorization: Bearer …`; also set as an HttpOnly cookie.
+    token: String,
+    user: Actor,
+}
+
+/// Sign in; returns a session token.
+#[utoipa::path(post, path = "/api/login", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<impl IntoResponse, ApiError> {
+    if req.username.len() > 64 || req.password.len() > 256 {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password"));
+    }
+    let (token, user) = s.store.login(&req.username, &req.password).await.map_err(|e| match e {
+        stockade_store::StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password"),
+        other => other.into(),
+    })?;
+    let cookie = format!("{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", crate::SESSION_COOKIE, stockade_store::auth::SESSION_ABSOLUTE_MS / 1000);
+    Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(LoginResponse { token, user })))
+}
+
+/// End the current session.
+#[utoipa::path(post, path = "/api/logout", responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn logout(State(s): State<AppState>, req: axum::http::Request<axum::body::Body>) -> Result<StatusCode, ApiError> {
+    let (parts, _) = req.into_parts();
+    let token = crate::bearer_token(&parts).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "not signed in"))?;
+    s.store.authenticate(&token).await?;
+    s.store.logout(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who am I.
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Actor), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn me(Auth(actor): Auth) -> Json<Actor> {
+    Json(actor)
+}
+
+/// Journal head, checkpoints and replication state.
+#[utoipa::path(get, path = "/api/status", responses((status = 200, body = Status), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn status(State(s): State<AppState>, Auth(_): Auth) -> ApiResult<Status> {
+    let store = s.store.clone();
+    Ok(Json(s.store.read_async(move |c| queries::status(c, &store)).await?))
+}
+
+/// Search the catalog by name, brand, category or SKU (or an exact barcode).
+#[utoipa::path(get, path = "/api/products", params(ProductQuery),
+    responses((status = 200, body = Vec<Product>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_products(State(s): State<AppState>, Auth(_): Auth, ApiQuery(q): ApiQuery<ProductQuery>) -> ApiResult<Vec<Product>> {
+    Ok(Json(s.store.read_async(move |c| queries::search_products(c, &q)).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    id: String,
+}
+
+/// Create a product (manager).
+#[utoipa::path(post, path = "/api/products", request_body = ProductSpec,
+    responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn create_product(State(s): State<AppState>, Auth(a): Auth, ApiJson(spec): ApiJson<ProductSpec>) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let id = s.store.create_product(&a, spec).await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// One product with its stock on hand.
+#[utoipa::path(get, path = "/api/products/{product_id}", params(("product_id" = String, Path)),
+    responses((status = 200, body = Product), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_product(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Product> {
+    Ok(Json(s.store.read_async(move |c| queries::load_product(c, &id)).await?))
+}
+
+/// Replace a product's record (manager).
+#[utoipa::path(put, path = "/api/products/{product_id}", params(("product_id" = String, Path)), request_body = ProductSpec,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn update_product(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(spec): ApiJson<ProductSpec>) -> Result<StatusCode, ApiError> {
+    s.store.update_product(&a, id, spec).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PriceRequest {
+    price_minor: i64,
+}
+
+/// Change a product's shelf price (manager).
+#[utoipa::path(post, path = "/api/products/{product_id}/price", params(("product_id" = String, Path)), request_body = PriceRequest,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn change_price(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<PriceRequest>) -> Result<StatusCode, ApiError> {
+    s.store.change_price(&a, id, req.price_minor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Look up a scanned barcode.
+#[utoipa::path(get, path = "/api/barcodes/{gtin}", params(("gtin" = String, Path)),
+    responses((status = 200, body = Product), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn by_barcode(State(s): State<AppState>, Auth(_): Auth, Path(gtin): Path<String>) -> ApiResult<Product> {
+    Ok(Json(s.store.read_async(move |c| queries::product_by_barcode(c, &gtin)).await?))
+}
+
+/// Receive stock against a supplier document (manager).
+#[utoipa::path(post, path = "/api/stock/receive", request_body = ReceiveRequest,
+    responses((status = 200, body = ReceiveResult), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn receive(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<ReceiveRequest>) -> ApiResult<ReceiveResult> {
+    Ok(Json(s.store.receive(&a, req).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdjustResult {
+    on_hand: i64,
+}
+
+/// Adjust stock with a reason code (manager).
+#[utoipa::path(post, path = "/api/stock/adjust", request_body = AdjustRequest,
+    responses((status = 200, body = AdjustResult), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn adjust(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<AdjustRequest>) -> ApiResult<AdjustResult> {
+    Ok(Json(AdjustResult { on_hand: s.store.adjust(&a, req).await? }))
+}
+
+/// Record a physical count; stock is set to the counted quantities and variances are returned (manager).
+#[utoipa::path(post, path = "/api/stock/count", request_body = CountRequest,
+    responses((status = 200, body = CountResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn count(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<CountRequest>) -> ApiResult<CountResult> {
+    Ok(Json(s.store.count(&a, req).await?))
+}
+
+/// Record a sale. Checks age and every purchase limit; a refusal lists each violated rule.
+/// Send an `Idempotency-Key` header so that a retried request records one sale.
+#[utoipa::path(post, path = "/api/sales", request_body = SaleRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried sale one sale")),
+    responses((status = 200, body = Receipt), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn sell(State(s): State<AppState>, Auth(a): Auth, headers: HeaderMap, ApiJson(req): ApiJson<SaleRequest>) -> ApiResult<Receipt> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_idempotency_key", "Idempotency-Key must be visible ASCII"))?.to_string()),
+        None => None,
+    };
+    Ok(Json(s.store.sell(&a, req, key).await?))
+}
+
+/// A sale's receipt.
+#[utoipa::path(get, path = "/api/sales/{sale_id}", params(("sale_id" = String, Path)),
+    responses((status = 200, body = Receipt), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_sale(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<Receipt> {
+    let store = s.store.clone();
+    Ok(Json(s.store.read_async(move |c| queries::load_receipt(c, &id, &store)).await?))
+}
+
+/// Void a whole sale while its till is open (manager).
+#[utoipa::path(post, path = "/api/sales/{sale_id}/void", params(("sale_id" = String, Path)), request_body = VoidRequest,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn void_sale(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<VoidRequest>) -> Result<StatusCode, ApiError> {
+    s.store.void_sale(&a, id, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Return items of a sale, refunded from an open till (manager).
+#[utoipa::path(post, path = "/api/sales/{sale_id}/returns", params(("sale_id" = String, Path)), request_body = ReturnRequest,
+    responses((status = 200, body = ReturnResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn return_items(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<ReturnRequest>) -> ApiResult<ReturnResult> {
+    Ok(Json(s.store.return_items(&a, id, req).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TillQuery {
+    /// Only open tills.
+    open: Option<bool>,
+}
+
+/// Tills, newest first.
+#[utoipa::path(get, path = "/api/tills", params(TillQuery), responses((status = 200, body = Vec<Till>)), security(("bearer" = [])))]
+async fn list_tills(State(s): State<AppState>, Auth(_): Auth, ApiQuery(q): ApiQuery<TillQuery>) -> ApiResult<Vec<Till>> {
+    let open = q.open.unwrap_or(false);
+    Ok(Json(s.store.read_async(move |c| queries::list_tills(c, open)).await?))
+}
+
+/// Open a till on a register with a cash float.
+#[utoipa::path(post, path = "/api/tills", request_body = OpenTillRequest,
+    responses((status = 200, body = TillResult), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn open_till(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<OpenTillRequest>) -> ApiResult<TillResult> {
+    Ok(Json(s.store.open_till(&a, req).await?))
+}
+
+/// Close a till with the counted cash; returns expected cash and the variance.
+#[utoipa::path(post, path = "/api/tills/{till_id}/close", params(("till_id" = String, Path)), request_body = CloseTillRequest,
+    responses((status = 200, body = TillResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn close_till(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<CloseTillRequest>) -> ApiResult<TillResult> {
+    Ok(Json(s.store.close_till(&a, id, req).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct DayQuery {
+    /// Local date, YYYY-MM-DD; today when omitted.
+    date: Option<String>,
+}
+
+/// End-of-day report for a local date (manager).
+#[utoipa::path(get, path = "/api/reports/end-of-day", params(DayQuery),
+    responses((status = 200, body = EndOfDay), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn end_of_day(State(s): State<AppState>, Auth(a): Auth, ApiQuery(q): ApiQuery<DayQuery>) -> ApiResult<EndOfDay> {
+    a.require_manager()?;
+    let store = s.store.clone();
+    let date = q.date.unwrap_or_else(|| stockade_store::apply::local_date(store.info().timezone, store.clock().now_ms()));
+    Ok(Json(s.store.read_async(move |c| queries::end_of_day(c, &store, &date)).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffMember {
+    user_id: String,
+    username: String,
+    display_name: String,
+    role: String,
+    active: bool,
+}
+
+/// Staff accounts (manager).
+#[utoipa::path(get, path = "/api/staff", responses((status = 200, body = Vec<StaffMember>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn list_staff(State(s): State<AppState>, Auth(a): Auth) -> ApiResult<Vec<StaffMember>> {
+    a.require_manager()?;
+    let rows = s
+        .store
+        .read_async(|c| {
+            let mut st = c.prepare("SELECT user_id, username, display_name, role, active FROM staff ORDER BY username")?;
+            let rows = st
+                .query_map([], |r| Ok(StaffMember { user_id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, role: r.get(3)?, active: r.get(4)? }))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await?;
+    Ok(Json(rows))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AddStaffRequest {
+    username: String,
+    display_name: String,
+    /// budtender or manager
+    role: String,
+    password: String,
+}
+
+/// Add a staff account (manager).
+#[utoipa::path(post, path = "/api/staff", request_body = AddStaffRequest,
+    responses((status = 201, body = Actor), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn add_staff(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<AddStaffRequest>) -> Result<(StatusCode, Json<Actor>), ApiError> {
+    let role = Role::parse(&req.role).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_role", "role is 'budtender' or 'manager'"))?;
+    let actor = s.store.add_staff(&a, req.username, req.display_name, role, req.password).await?;
+    Ok((StatusCode::CREATED, Json(actor)))
+}
