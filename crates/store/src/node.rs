@@ -182,8 +182,8 @@ impl Writer {
                 let crossed = self.head.0 / CHECKPOINT_EVERY > start.0 / CHECKPOINT_EVERY;
                 if (crossed || self.force_checkpoint) && self.head.0 > 0 {
                     self.conn.execute(
-                        "INSERT OR IGNORE INTO checkpoints (size, head, signature, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![cp.size as i64, &cp.head[..], &sig[..], now_ms],
+                        "INSERT OR IGNORE INTO checkpoints (size, head, signature) VALUES (?1, ?2, ?3)",
+                        params![cp.size as i64, &cp.head[..], &sig[..]],
                     )?;
                 }
             }

@@ -405,7 +405,7 @@ pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
     let (size, hash): (i64, Vec<u8>) =
         conn.query_row("SELECT size, hash FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?.unwrap_or((0, vec![0; 32]));
     let cp: Option<(i64, i64)> =
-        conn.query_row("SELECT size, created_at FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        conn.query_row("SELECT c.size, j.recorded_at FROM checkpoints c JOIN journal j ON j.seq = c.size ORDER BY c.size DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
     let acked: i64 = conn.query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE hq_signature IS NOT NULL", [], |r| r.get(0))?;
     Ok(Status {
         store_id: store.info().store_id.clone(),

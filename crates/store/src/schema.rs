@@ -36,7 +36,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY,
     head BLOB NOT NULL,
     signature BLOB NOT NULL,
-    created_at INTEGER NOT NULL,
     hq_signature BLOB
 );
 CREATE TABLE IF NOT EXISTS credentials (

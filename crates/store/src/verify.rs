@@ -55,7 +55,7 @@ pub fn check_signed_head(conn: &Connection, key: &VerifyingKey, head: (u64, Hash
         (None, 0) => Ok(()),
         (None, n) => Err(StoreError::Corrupt(format!("the signed head is missing but the journal has {n} entries; run `stockade store verify`"))),
         (Some((size, hash, sig)), _) => {
-            let store_id: String = conn.query_row("SELECT store_id FROM store_info WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or_default();
+            let store_id = journal_store_id(conn, "main")?;
             let hash: Hash = hash.try_into().map_err(|_| StoreError::Corrupt("signed head hash is not 32 bytes".into()))?;
             let cp = Checkpoint { store_id, size: size as u64, head: hash };
             if !cp.verify(key, &sig) {
@@ -70,6 +70,14 @@ pub fn check_signed_head(conn: &Connection, key: &VerifyingKey, head: (u64, Hash
             Ok(())
         }
     }
+}
+
+/// The store's identity as its first journal entry records it (never from a projection, which
+/// could itself be the tampered row). Empty when the first entry is missing or unreadable: the
+/// chain check then reports that entry.
+pub fn journal_store_id(conn: &Connection, schema: &str) -> Result<String, StoreError> {
+    let bytes: Option<Vec<u8>> = conn.query_row(&format!("SELECT bytes FROM {schema}.journal WHERE seq = 1"), [], |r| r.get(0)).optional()?;
+    Ok(bytes.and_then(|b| stockade_journal::Envelope::decode(&b).ok()).map(|e| e.store).unwrap_or_default())
 }
 
 /// Verifies the store in `dir`. `Ok` carries a summary; `Err(Ok(finding))` is the first problem found;
@@ -93,11 +101,7 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
     // One read transaction: the journal and the stored projections come from one snapshot.
     conn.execute_batch("BEGIN").map_err(e)?;
 
-    let store_id: String = conn
-        .query_row("SELECT store_id FROM stored.store_info WHERE id = 1", [], |r| r.get(0))
-        .optional()
-        .map_err(e)?
-        .ok_or(Ok(Finding::Projection { table: "store_info".into(), key: "1".into(), problem: "is missing in the stored table" }))?;
+    let store_id = journal_store_id(&conn, "stored").map_err(Err)?;
 
     let mut checkpoints: HashMap<u64, (Hash, Vec<u8>)> = HashMap::new();
     {
@@ -170,11 +174,11 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
     let mut rows_compared = 0u64;
     for (table, key_expr) in PROJECTIONS {
         let missing: Option<String> = conn
-            .query_row(&format!("SELECT {key_expr} FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| r.get(0))
+            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| r.get(0))
             .optional()
             .map_err(e)?;
         let extra: Option<String> = conn
-            .query_row(&format!("SELECT {key_expr} FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| r.get(0))
+            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| r.get(0))
             .optional()
             .map_err(e)?;
         match (missing, extra) {
