@@ -7,10 +7,10 @@ use rand::RngCore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use stockade_store::clock::SystemClock;
-use stockade_store::commands::ReceiveLineRequest;
-use stockade_store::queries::{search_products, ProductQuery};
 use stockade_store::verify::verify_store;
 use stockade_store::{InitOptions, Store};
+
+mod hq;
 
 #[derive(Parser)]
 #[command(name = "stockade", version, about = "Cannabis retail and supply: store nodes that sell offline, with a verifiable journal")]
@@ -24,6 +24,31 @@ enum Cmd {
     /// Store node commands.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Head office commands.
+    #[command(subcommand)]
+    Hq(hq::HqCmd),
+    /// Write a self-verifying backup of a store's journal (entries, signed checkpoints, head).
+    Backup {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Rebuild a store in an empty folder from a backup file, after verifying every entry and
+    /// signature against the store's key.
+    Restore {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        from: PathBuf,
+        /// The store's key file, from the key backup.
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = "manager")]
+        manager: String,
+        #[arg(long, env = "STOCKADE_MANAGER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
     /// Create (or reuse) a demo store under ./stockade-data, stock it, and serve it on loopback.
     Demo {
         #[arg(long, default_value = "stockade-data")]
@@ -50,19 +75,55 @@ enum StoreCmd {
         #[arg(long, env = "STOCKADE_MANAGER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
-    /// Serve the store node's API.
+    /// Serve the store node's API (and replicate to HQ in the background once enrolled).
     Serve {
         #[arg(long)]
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Longest wait between attempts while HQ is unreachable.
+        #[arg(long, default_value_t = 60_000)]
+        sync_max_backoff_ms: u64,
+        /// Wait between pushes when there is nothing new (heartbeat).
+        #[arg(long, default_value_t = 2_000)]
+        sync_idle_ms: u64,
+    },
+    /// Link this store to head office with the code from `stockade hq add-store`.
+    Enroll {
+        #[arg(long)]
+        data: PathBuf,
+        /// HQ's address, e.g. http://hq.example:8090
+        #[arg(long)]
+        hq: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Rebuild a wiped store from HQ: every entry and checkpoint is verified against the store's
+    /// key (from the key backup) and HQ's co-signatures before anything is written.
+    Restore {
+        /// An empty folder for the restored store.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long = "from-hq")]
+        from_hq: String,
+        /// The store's key file, from the key backup.
+        #[arg(long)]
+        key: PathBuf,
+        /// HQ's public key as recorded when the store enrolled (pins HQ; printed by `hq init`).
+        #[arg(long)]
+        hq_key: String,
+        /// Manager who gets a new password (passwords are not in the journal).
+        #[arg(long, default_value = "manager")]
+        manager: String,
+        #[arg(long, env = "STOCKADE_MANAGER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
     },
     /// Check every hash, link, signature and projection. Exit 0 when intact, 1 when not.
     Verify {
         #[arg(long)]
         data: PathBuf,
     },
-    /// Journal head, checkpoints, replication state.
+    /// Journal head and checkpoints.
     Status {
         #[arg(long)]
         data: PathBuf,
@@ -113,7 +174,7 @@ fn main() {
     std::process::exit(code);
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
@@ -124,12 +185,44 @@ fn random_password() -> String {
 }
 
 fn open(data: &Path) -> Result<Store> {
-    Store::open(data, Arc::new(SystemClock), None).with_context(|| format!("cannot open the store in {}", data.display()))
+    Store::open(data, stockade_store::clock::from_env(), None).with_context(|| format!("cannot open the store in {}", data.display()))
 }
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Store(cmd) => run_store(cmd),
+        Cmd::Hq(cmd) => hq::run(cmd),
+        Cmd::Backup { data, out } => {
+            let store = open(&data)?;
+            let bytes = store.backup()?;
+            write_private(&out, std::str::from_utf8(&bytes).context("backup is not UTF-8")?)?;
+            let b = stockade_journal::backup::decode(std::str::from_utf8(&bytes)?)?;
+            println!("backup of store {} written to {}: {} entries, head {}", b.header.id, out.display(), b.entries.len(), hex::encode(b.head));
+            Ok(0)
+        }
+        Cmd::Restore { data, from, key, manager, password } => {
+            let text = std::fs::read_to_string(&from).with_context(|| format!("cannot read {}", from.display()))?;
+            let b = stockade_journal::backup::decode(&text).with_context(|| format!("{} is not an intact backup", from.display()))?;
+            if b.header.journal != "store" {
+                bail!("{} is a backup of HQ's journal, not of a store", from.display());
+            }
+            let key = stockade_journal::keyfile::read(&key)?;
+            let generated = password.is_none();
+            let password = password.unwrap_or_else(random_password);
+            let r = stockade_store::sync::restore(&data, &key, None, &b.entries, &b.checkpoints, &manager, &password)?;
+            println!(
+                "restored store {} in {}: {} entries, {} checkpoints verified, head {}",
+                r.store_id,
+                data.display(),
+                r.entries,
+                r.checkpoints,
+                r.head_hash
+            );
+            if generated {
+                println!("manager login: {manager} / {password}  (shown once; change it)");
+            }
+            Ok(0)
+        }
         Cmd::Demo { data, listen } => demo(&data, &listen),
     }
 }
@@ -139,21 +232,61 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
         StoreCmd::Init { data, jurisdiction, name, manager, password } => {
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_password);
-            let id = Store::init(&data, &InitOptions { name, jurisdiction, manager_username: manager.clone(), manager_password: password.clone() }, Arc::new(SystemClock))?;
+            let id = Store::init(
+                &data,
+                &InitOptions { name, jurisdiction, manager_username: manager.clone(), manager_password: password.clone() },
+                stockade_store::clock::from_env(),
+            )?;
             println!("store {id} created in {}", data.display());
             if generated {
                 println!("manager login: {manager} / {password}  (shown once; change it)");
             }
             Ok(0)
         }
-        StoreCmd::Serve { data, listen } => {
+        StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms } => {
             let store = open(&data)?;
-            runtime()?.block_on(serve(store, &listen))?;
+            let pacing = stockade_sync::Pacing {
+                idle: std::time::Duration::from_millis(sync_idle_ms),
+                min_backoff: std::time::Duration::from_millis(200.min(sync_max_backoff_ms)),
+                max_backoff: std::time::Duration::from_millis(sync_max_backoff_ms),
+            };
+            runtime()?.block_on(serve(store, &listen, pacing))?;
+            Ok(0)
+        }
+        StoreCmd::Enroll { data, hq, code } => {
+            let store = open(&data)?;
+            let rt = runtime()?;
+            let cfg = rt.block_on(async {
+                let client = stockade_sync::HqClient::new(&hq, store.clone())?;
+                let cfg = client.enroll(&code).await?;
+                store.set_sync_config(cfg.clone()).await?;
+                anyhow::Ok(cfg)
+            })?;
+            println!("enrolled with HQ {} as a store of retailer '{}'; HQ holds {} of its entries", cfg.hq_id, cfg.retailer_id, cfg.acked_size);
+            println!("HQ public key: {}", cfg.hq_public_key);
+            Ok(0)
+        }
+        StoreCmd::Restore { data, from_hq, key, hq_key, manager, password } => {
+            let key = stockade_journal::keyfile::read(&key)?;
+            let hq_pub = stockade_journal::verifying_key_from_hex(&hq_key).context("--hq-key must be HQ's public key (64 hex digits)")?;
+            let generated = password.is_none();
+            let password = password.unwrap_or_else(random_password);
+            let report = runtime()?.block_on(restore_from_hq(&data, &from_hq, key, hq_pub, &manager, &password))?;
+            println!(
+                "restored store {} from {from_hq}: {} entries, {} checkpoints verified, head {}",
+                report.store_id, report.entries, report.checkpoints, report.head_hash
+            );
+            if generated {
+                println!("manager login: {manager} / {password}  (shown once; change it)");
+            }
             Ok(0)
         }
         StoreCmd::Verify { data } => match verify_store(&data) {
             Ok(r) => {
-                println!("intact: {} entries, {} checkpoints verified, {} projection rows match, head {}", r.entries, r.checkpoints, r.projection_rows, r.head_hash);
+                println!(
+                    "intact: {} entries, {} checkpoints verified, {} projection rows match, head {}",
+                    r.entries, r.checkpoints, r.projection_rows, r.head_hash
+                );
                 Ok(0)
             }
             Err(Ok(finding)) => {
@@ -200,7 +333,10 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             let store = open(&data)?;
             let actor = store.first_manager()?;
             let bar = indicatif::ProgressBar::new(sales);
-            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sales {per_sec} eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} sales {per_sec} eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
             let r = runtime()?.block_on(store.simulate(&actor, sales, seed, |n| bar.set_position(n)))?;
             bar.finish_and_clear();
             println!("{} sales recorded ({} carts refused by limits and redrawn), revenue {} minor units", r.sales, r.refused_by_limits, r.revenue_minor);
@@ -208,48 +344,67 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
         }
         StoreCmd::ReceiveAll { data, quantity } => {
             let store = open(&data)?;
-            let n = runtime()?.block_on(receive_all(&store, quantity))?;
+            let actor = store.first_manager()?;
+            let n = runtime()?.block_on(store.receive_all(&actor, quantity))?;
             println!("received {quantity} units of each of {n} products");
             Ok(0)
         }
     }
 }
 
-async fn receive_all(store: &Store, quantity: i64) -> Result<usize> {
-    let actor = store.first_manager()?;
-    let mut offset = 0;
-    let mut total = 0;
-    loop {
-        let page = store.read_async(move |c| search_products(c, &ProductQuery { q: None, limit: Some(100), offset: Some(offset), sellable: None })).await?;
-        if page.is_empty() {
-            break;
-        }
-        offset += page.len() as u32;
-        let lines: Vec<ReceiveLineRequest> = page
-            .iter()
-            .filter(|p| p.spec.price_minor.is_some())
-            .map(|p| ReceiveLineRequest { product_id: p.product_id.clone(), quantity, lot_code: "DEMO-1".into(), package_tag: None, unit_cost_minor: p.spec.price_minor.unwrap_or(0) / 2, lab_thc_mg: None })
-            .collect();
-        if lines.is_empty() {
-            continue;
-        }
-        total += lines.len();
-        store.receive(&actor, stockade_store::commands::ReceiveRequest { supplier: "Demo Wholesale".into(), document: format!("DEMO-{offset}"), lines }).await?;
-    }
-    Ok(total)
+async fn serve(store: Store, listen: &str, pacing: stockade_sync::Pacing) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    println!("store node '{}' listening on http://{}", store.info().name, listener.local_addr()?);
+    serve_on(store, listener, pacing).await
 }
 
-async fn serve(store: Store, listen: &str) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    println!("store node '{}' listening on http://{addr}", store.info().name);
+/// Serves the API and, beside it, replicates to HQ (idle until the store is enrolled).
+async fn serve_on(store: Store, listener: tokio::net::TcpListener, pacing: stockade_sync::Pacing) -> Result<()> {
     use std::io::Write;
     std::io::stdout().flush()?;
-    let shutdown = async {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut rx = stop_rx.clone();
+    let replicator = tokio::spawn(stockade_sync::replicate(store.clone(), pacing, async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+    let shutdown = async move {
         let _ = tokio::signal::ctrl_c().await;
+        let _ = stop_tx.send(true);
     };
     stockade_web::serve(store, listener, shutdown).await.context("server stopped")?;
+    let _ = replicator.await;
     Ok(())
+}
+
+async fn restore_from_hq(
+    data: &Path,
+    hq_url: &str,
+    key: ed25519_dalek::SigningKey,
+    hq_key: ed25519_dalek::VerifyingKey,
+    manager: &str,
+    password: &str,
+) -> Result<stockade_store::sync::RestoreReport> {
+    // A throw-away store only to sign the requests with the store's key: HQ lets a store read
+    // back nothing but its own journal.
+    let page = stockade_sync::fetch_journal_with_key(hq_url, &key).await?;
+    let entries: Vec<(u64, Vec<u8>)> = page.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect();
+    let report = stockade_store::sync::restore(data, &key, Some(&hq_key), &entries, &page.checkpoints, manager, password)?;
+    let store = open(data)?;
+    let first = &report.store_id;
+    store
+        .set_sync_config(stockade_store::sync::SyncConfig {
+            hq_url: hq_url.trim_end_matches('/').to_string(),
+            hq_public_key: hex::encode(hq_key.to_bytes()),
+            hq_id: String::new(),
+            retailer_id: String::new(),
+            acked_size: report.entries,
+            last_ok_ms: None,
+            last_attempt_ms: None,
+            last_error: None,
+        })
+        .await
+        .with_context(|| format!("store {first} restored, but its link to HQ could not be saved: run `stockade store enroll`"))?;
+    Ok(report)
 }
 
 const DEMO_CATALOG: &str = include_str!("../demo/catalog.csv");
@@ -260,7 +415,12 @@ fn demo(data: &Path, listen: &str) -> Result<i32> {
         let password = random_password();
         Store::init(
             data,
-            &InitOptions { name: "Demo Cannabis Co. — Queen St".into(), jurisdiction: "CA-ON".into(), manager_username: "manager".into(), manager_password: password.clone() },
+            &InitOptions {
+                name: "Demo Cannabis Co. — Queen St".into(),
+                jurisdiction: "CA-ON".into(),
+                manager_username: "manager".into(),
+                manager_password: password.clone(),
+            },
             Arc::new(SystemClock),
         )?;
         let store = open(data)?;
@@ -271,8 +431,9 @@ fn demo(data: &Path, listen: &str) -> Result<i32> {
             if !r.rejected.is_empty() {
                 bail!("the bundled demo catalog has bad rows: {:?}", r.rejected);
             }
-            receive_all(&store, 200).await?;
+            store.receive_all(&actor, 200).await?;
             store.simulate(&actor, 25, 7, |_| {}).await?;
+            store.open_till(&actor, stockade_store::commands::OpenTillRequest { register: "R1".into(), float_minor: 20_000 }).await?;
             anyhow::Ok(())
         })?;
         drop(rt);
@@ -280,18 +441,25 @@ fn demo(data: &Path, listen: &str) -> Result<i32> {
         write_private(&login_file, &format!("manager {password}\n"))?;
         println!("demo store created in {} with {} products, stock and 25 sales", data.display(), DEMO_CATALOG.lines().count() - 1);
     }
-    let login = std::fs::read_to_string(&login_file).with_context(|| format!("cannot read {}", login_file.display()))?;
+    let login = std::fs::read_to_string(&login_file)
+        .with_context(|| format!("cannot read {}: the demo store was not finished; delete {} and run the demo again", login_file.display(), data.display()))?;
     let mut parts = login.split_whitespace();
-    let (user, pass) = (parts.next().unwrap_or("manager"), parts.next().unwrap_or("?"));
-    println!("login: {user} / {pass}");
-    println!("try:   curl -s -X POST http://{listen}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}'");
-    println!("API:   http://{listen}/api/openapi.json");
+    let (user, pass) = (parts.next().unwrap_or("manager").to_string(), parts.next().unwrap_or("?").to_string());
     let store = open(data)?;
-    runtime()?.block_on(serve(store, listen))?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("store node '{}' listening on http://{addr}", store.info().name);
+        println!("login: {user} / {pass}");
+        println!("try:   curl -s -X POST http://{addr}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}'");
+        println!("register: http://{addr}/  (sign in with the login above)");
+        println!("API:   http://{addr}/api/openapi.json");
+        serve_on(store, listener, stockade_sync::Pacing::default()).await
+    })?;
     Ok(0)
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

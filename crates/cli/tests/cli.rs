@@ -57,7 +57,8 @@ fn a_catalog_with_bad_rows_imports_nothing_unless_asked_and_reports_each_line() 
     let tmp = tempfile::tempdir().unwrap();
     let d = init(tmp.path(), "CA-ON");
     let csv = tmp.path().join("c.csv");
-    std::fs::write(&csv, "sku,name,category,net_weight_mg,price\nA,Good 1g,Flower,1000,9.99\nB,No size,Flower,,9.99\nC,Bad price 1g,Flower,1000,nine\n").unwrap();
+    std::fs::write(&csv, "sku,name,category,net_weight_mg,price\nA,Good 1g,Flower,1000,9.99\nB,No size,Flower,,9.99\nC,Bad price 1g,Flower,1000,nine\n")
+        .unwrap();
     let o = run(&["store", "import-products", "--data", &d, csv.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
@@ -121,4 +122,58 @@ fn verify_exits_1_and_names_the_entry_after_tampering() {
     assert!(text(&o).contains("first bad entry is 30"), "{}", text(&o));
     let o = run(&["store", "verify", "--data", tmp.path().join("nothing").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "no store is an error, not a finding");
+}
+
+/// The README's first command: `stockade demo` creates a stocked store, serves it and prints a
+/// login that works. Run twice on the same folder, it reuses the store.
+#[test]
+fn the_demo_serves_a_stocked_store_and_prints_a_working_login() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("stockade-data");
+    for round in 0..2 {
+        let mut child = Command::new(BIN)
+            .args(["demo", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut url, mut login) = (None, None);
+        let mut seen = Vec::new();
+        while url.is_none() || login.is_none() {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                url = Some(rest.trim().to_string());
+            }
+            if let Some(rest) = line.strip_prefix("login: ") {
+                let (u, p) = rest.split_once(" / ").unwrap();
+                login = Some((u.to_string(), p.to_string()));
+            }
+            seen.push(line);
+        }
+        let (url, (user, pass)) = (url.unwrap_or_else(|| panic!("no URL printed: {seen:?}")), login.unwrap());
+        if round == 0 {
+            assert!(seen.iter().any(|l| l.contains("demo store created")), "{seen:?}");
+        } else {
+            assert!(!seen.iter().any(|l| l.contains("demo store created")), "second run must reuse the store: {seen:?}");
+        }
+        let c = reqwest::blocking::Client::new();
+        let r: serde_json::Value =
+            c.post(format!("{url}/api/login")).json(&serde_json::json!({"username": user, "password": pass})).send().unwrap().json().unwrap();
+        let token = r["token"].as_str().unwrap_or_else(|| panic!("login failed: {r}"));
+        let products: serde_json::Value = c.get(format!("{url}/api/products?limit=100")).bearer_auth(token).send().unwrap().json().unwrap();
+        let products = products.as_array().unwrap_or_else(|| products["products"].as_array().unwrap());
+        assert_eq!(products.len(), 24);
+        assert!(products.iter().all(|p| p["on_hand"].as_i64().unwrap() > 0), "every product is stocked");
+        let eod: serde_json::Value = c.get(format!("{url}/api/reports/end-of-day")).bearer_auth(token).send().unwrap().json().unwrap();
+        assert!(eod.to_string().contains("sales"), "{eod}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mode = std::fs::metadata(data.join("demo-login.txt")).unwrap().permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.mode() & 0o777, 0o600);
+    let o = run(&["store", "verify", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
 }

@@ -6,42 +6,15 @@
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockade");
-const PASSWORD: &str = "torture test password";
+mod common;
+use common::*;
 
-fn stockade(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).env("STOCKADE_MANAGER_PASSWORD", PASSWORD).env("RUST_LOG", "error").output().unwrap()
-}
-
-/// Starts `store serve` on a free loopback port and waits until it listens.
-fn start(data: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["store", "serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line}");
-    (child, url)
-}
-
-/// Sale n: 1 to 3 units of a 12.99 product, paid by debit for the exact total with 13 % HST.
-fn sale_body(till: &str, product: &str, n: u64) -> Value {
-    let q = 1 + (n % 3) as i64;
-    let net = 1299 * q;
-    let total = net + (net * 13 + 50) / 100;
-    json!({"till_id": till, "lines": [{"product_id": product, "quantity": q}], "customer": {"age_confirmed": true},
-        "tenders": [{"kind": "debit", "amount_minor": total}]})
+fn start(data: &Path) -> (Server, String) {
+    start_store(data, &[])
 }
 
 #[test]
@@ -61,7 +34,8 @@ fn acknowledged_sales_survive_sigkill_and_nothing_is_half_written() {
     let token = login["token"].as_str().unwrap().to_string();
     let products: Value = client.get(format!("{url}/api/products?q=Blue%20Dream%201g")).bearer_auth(&token).send().unwrap().json().unwrap();
     let product = products[0]["product_id"].as_str().unwrap().to_string();
-    let till: Value = client.post(format!("{url}/api/tills")).bearer_auth(&token).json(&json!({"register": "R1", "float_minor": 0})).send().unwrap().json().unwrap();
+    let till: Value =
+        client.post(format!("{url}/api/tills")).bearer_auth(&token).json(&json!({"register": "R1", "float_minor": 0})).send().unwrap().json().unwrap();
     let till = till["till_id"].as_str().unwrap().to_string();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -141,7 +115,11 @@ fn acknowledged_sales_survive_sigkill_and_nothing_is_half_written() {
         assert!(acked.contains_key(key) || in_flight_keys.contains(key), "{key} is in the database but was never sent");
     }
     let on_hand: i64 = db.query_row("SELECT on_hand FROM products WHERE sku = 'FLW-005'", [], |r| r.get(0)).unwrap();
-    let sold: i64 = db.query_row("SELECT COALESCE(SUM(quantity), 0) FROM sale_lines l JOIN products p ON p.product_id = l.product_id WHERE p.sku = 'FLW-005'", [], |r| r.get(0)).unwrap();
+    let sold: i64 = db
+        .query_row("SELECT COALESCE(SUM(quantity), 0) FROM sale_lines l JOIN products p ON p.product_id = l.product_id WHERE p.sku = 'FLW-005'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(on_hand, 100_000 - sold, "stock matches the sales exactly");
     drop(db);
     let out = stockade(&["store", "verify", "--data", d]);

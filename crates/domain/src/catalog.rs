@@ -189,7 +189,7 @@ impl ProductSpec {
         if !self.class.counted_only() {
             let has_weight = self.net_weight_mg.is_some();
             let liquid = matches!(self.class, ProductClass::Beverage | ProductClass::NonSolid);
-            if !has_weight && !(liquid && self.net_volume_ml.is_some()) {
+            if !(has_weight || (liquid && self.net_volume_ml.is_some())) {
                 errors.push(fe(
                     "net_weight_mg",
                     "net weight unknown: the purchase limits need the weight of one unit (e.g. '3.5g' in the name or a net_weight column)",
@@ -207,12 +207,7 @@ impl ProductSpec {
     }
 
     pub fn limit_facts(&self) -> LimitFacts {
-        LimitFacts {
-            class: self.class,
-            net_weight_mg: self.net_weight_mg,
-            net_volume_ml: self.net_volume_ml,
-            thc_mg: self.thc_mg,
-        }
+        LimitFacts { class: self.class, net_weight_mg: self.net_weight_mg, net_volume_ml: self.net_volume_ml, thc_mg: self.thc_mg }
     }
 }
 
@@ -228,11 +223,7 @@ pub struct LimitFacts {
 
 /// Maps catalog category words to a class. Order matters: the most specific wins.
 pub fn class_from_category(category: &str) -> Option<ProductClass> {
-    let tokens: Vec<String> = category
-        .split([',', '/', ';'])
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<String> = category.split([',', '/', ';']).map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect();
     let any = |words: &[&str]| tokens.iter().any(|t| words.contains(&t.as_str()));
     if tokens.is_empty() {
         return None;
@@ -253,8 +244,26 @@ pub fn class_from_category(category: &str) -> Option<ProductClass> {
         return Some(ProductClass::Edible);
     }
     if any(&[
-        "concentrate", "concentrates", "extract", "extracts", "wax", "shatter", "bubble hash", "hash", "crumble", "kief",
-        "rso", "vapes", "vape", "vape cartidge", "vape cartridge", "disposable vape", "rosin", "resin", "distillate", "live resin",
+        "concentrate",
+        "concentrates",
+        "extract",
+        "extracts",
+        "wax",
+        "shatter",
+        "bubble hash",
+        "hash",
+        "crumble",
+        "kief",
+        "rso",
+        "vapes",
+        "vape",
+        "vape cartidge",
+        "vape cartridge",
+        "disposable vape",
+        "rosin",
+        "resin",
+        "distillate",
+        "live resin",
     ]) {
         return Some(ProductClass::Concentrate);
     }
@@ -296,7 +305,9 @@ pub struct ImportOutcome {
 pub enum ImportError {
     #[error("the file has no header row")]
     NoHeader,
-    #[error("the header has no '{0}' column (recognized: sku or id, name, brand, category or class, thc, cbd, gtin or barcode, price, net_weight, net_volume_ml)")]
+    #[error(
+        "the header has no '{0}' column (recognized: sku or id, name, brand, category or class, thc, cbd, gtin or barcode, price, net_weight, net_volume_ml)"
+    )]
     MissingColumn(&'static str),
     #[error("the file has more than {0} rows; split it")]
     TooManyRows(usize),
@@ -402,9 +413,7 @@ fn parse_row(record: &csv::ByteRecord, cols: &Columns, weight_is_mg: bool) -> Re
     let field = |idx: Option<usize>, label: &str| -> Result<String, String> {
         match idx.and_then(|i| record.get(i)) {
             None => Ok(String::new()),
-            Some(b) => std::str::from_utf8(b)
-                .map(|s| s.trim().to_string())
-                .map_err(|_| format!("column '{label}' is not valid UTF-8")),
+            Some(b) => std::str::from_utf8(b).map(|s| s.trim().to_string()).map_err(|_| format!("column '{label}' is not valid UTF-8")),
         }
     };
     let sku = field(cols.sku, "sku")?;
@@ -478,11 +487,7 @@ fn parse_row(record: &csv::ByteRecord, cols: &Columns, weight_is_mg: bool) -> Re
     let thc_mg = potency(&thc_text, "THC")?;
     let cbd_mg = potency(&cbd_text, "CBD")?;
 
-    let price_minor = if price_text.is_empty() {
-        None
-    } else {
-        Some(parse_minor(&price_text).map_err(|e| e.to_string())?)
-    };
+    let price_minor = if price_text.is_empty() { None } else { Some(parse_minor(&price_text).map_err(|e| e.to_string())?) };
     let spec = ProductSpec {
         sku,
         gtin: if gtin.is_empty() { None } else { Some(gtin) },

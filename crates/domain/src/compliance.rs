@@ -21,17 +21,50 @@ pub struct AgeEvidence {
     pub birth_date: Option<NaiveDate>,
 }
 
+/// A violation with its sentence for people, as refusals and quotes show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExplainedViolation {
+    #[serde(flatten)]
+    pub violation: Violation,
+    pub message: String,
+}
+
+impl From<Violation> for ExplainedViolation {
+    fn from(violation: Violation) -> Self {
+        ExplainedViolation { message: violation.message(), violation }
+    }
+}
+
 /// Why a sale is refused. Every violated rule is listed, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Violation {
-    AgeNotConfirmed { min_age: u32 },
-    UnderAge { min_age: u32, age: u32 },
-    CustomerIdRequired { limit_id: String },
-    LimitExceeded { limit_id: String, label: String, unit: String, max: i64, attempted: i64, excess: i64 },
+    AgeNotConfirmed {
+        min_age: u32,
+    },
+    UnderAge {
+        min_age: u32,
+        age: u32,
+    },
+    CustomerIdRequired {
+        limit_id: String,
+    },
+    LimitExceeded {
+        limit_id: String,
+        label: String,
+        unit: String,
+        max: i64,
+        attempted: i64,
+        excess: i64,
+    },
     /// A product lacks the measure a limit needs (e.g. THC content): the sale cannot be checked.
-    Unmeasurable { limit_id: String, class: String, measure: String },
+    Unmeasurable {
+        limit_id: String,
+        class: String,
+        measure: String,
+    },
 }
 
 impl Violation {
@@ -74,7 +107,11 @@ pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
 }
 
 fn gcd(a: i128, b: i128) -> i128 {
-    if b == 0 { a.abs() } else { gcd(b, a % b) }
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn amount(facts: &LimitFacts, measure: Measure) -> Option<i64> {

@@ -49,12 +49,7 @@ pub fn line_taxes(pack: &RulePack, tax_class: TaxClass, net_minor: i64) -> Resul
         let base = if tax.compound { net_minor.checked_add(prior).ok_or(PricingError::Overflow)? } else { net_minor };
         let amount = apply_rate_ppm(base, tax.rate_ppm);
         prior = prior.checked_add(amount).ok_or(PricingError::Overflow)?;
-        out.push(TaxAmount {
-            tax_id: tax.id.clone(),
-            label: tax.label.clone(),
-            amount_minor: amount,
-            separate_on_receipt: tax.separate_on_receipt,
-        });
+        out.push(TaxAmount { tax_id: tax.id.clone(), label: tax.label.clone(), amount_minor: amount, separate_on_receipt: tax.separate_on_receipt });
     }
     Ok(out)
 }
@@ -178,8 +173,10 @@ mod tests {
     #[test]
     fn washington_excise_is_itemized_separately_and_michigan_compounds() {
         let wa = price_line(&pack("US-WA"), TaxClass::Cannabis, 1000, 1).unwrap();
-        assert_eq!(wa.taxes.iter().map(|t| (t.tax_id.as_str(), t.amount_minor, t.separate_on_receipt)).collect::<Vec<_>>(),
-            vec![("excise", 370, true), ("sales_tax", 65, false)]);
+        assert_eq!(
+            wa.taxes.iter().map(|t| (t.tax_id.as_str(), t.amount_minor, t.separate_on_receipt)).collect::<Vec<_>>(),
+            vec![("excise", 370, true), ("sales_tax", 65, false)]
+        );
         let mi = price_line(&pack("US-MI"), TaxClass::Cannabis, 1000, 1).unwrap();
         assert_eq!(mi.taxes[1].amount_minor, 66); // 6 % of 11.00
         let acc = price_line(&pack("US-WA"), TaxClass::General, 1000, 1).unwrap();

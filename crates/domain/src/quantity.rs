@@ -110,9 +110,7 @@ pub fn find_net_content(text: &str) -> Option<NetContent> {
                     "g" | "gr" | "gram" | "grams" | "gm" => parse_number_scaled(&number, MG_PER_G).map(|mg| NetContent::Mass { mg }),
                     "oz" | "ounce" | "ounces" => parse_number_scaled(&number, MG_PER_OZ).map(|mg| NetContent::Mass { mg }),
                     "lb" | "lbs" | "pound" | "pounds" => parse_number_scaled(&number, MG_PER_LB).map(|mg| NetContent::Mass { mg }),
-                    "ml" | "milliliter" | "milliliters" | "millilitre" | "millilitres" => {
-                        parse_number_scaled(&number, 1).map(|ml| NetContent::Volume { ml })
-                    }
+                    "ml" | "milliliter" | "milliliters" | "millilitre" | "millilitres" => parse_number_scaled(&number, 1).map(|ml| NetContent::Volume { ml }),
                     "l" | "liter" | "litre" => parse_number_scaled(&number, 1000).map(|ml| NetContent::Volume { ml }),
                     _ => None,
                 }

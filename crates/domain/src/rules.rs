@@ -182,11 +182,7 @@ impl RuleBook {
         if versions.is_empty() {
             return Err(RuleError::UnknownJurisdiction(jurisdiction.to_string(), self.jurisdictions().join(", ")));
         }
-        versions
-            .into_iter()
-            .filter(|p| p.effective_from <= date)
-            .max_by_key(|p| p.effective_from)
-            .ok_or(RuleError::NotInEffect(jurisdiction.to_string(), date))
+        versions.into_iter().filter(|p| p.effective_from <= date).max_by_key(|p| p.effective_from).ok_or(RuleError::NotInEffect(jurisdiction.to_string(), date))
     }
 }
 

@@ -10,7 +10,11 @@ use stockade_domain::compliance::{check_sale, AgeEvidence, LimitLine, Violation}
 use stockade_domain::rules::{Measure, RuleBook, RulePack, Scope};
 
 fn gcd(a: i128, b: i128) -> i128 {
-    if b == 0 { a.abs() } else { gcd(b, a % b) }
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Exact fraction n/d with d > 0.
@@ -92,8 +96,8 @@ fn check_pack(pack: &RulePack, cart: &[LimitLine], earlier: &[LimitLine], identi
     let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
     let expected_exceeded = oracle_exceeded(pack, cart, earlier);
     let age_ok = age.confirmed && age.birth_date.is_none_or(|b| today.years_since(b).unwrap_or(0) >= pack.min_age);
-    let needs_id = !identified
-        && pack.limits.iter().any(|l| l.scope == Scope::CustomerDay && cart.iter().any(|c| l.terms.iter().any(|t| t.class == c.facts.class)));
+    let needs_id =
+        !identified && pack.limits.iter().any(|l| l.scope == Scope::CustomerDay && cart.iter().any(|c| l.terms.iter().any(|t| t.class == c.facts.class)));
     let should_pass = expected_exceeded.is_empty() && age_ok && !needs_id;
 
     match check_sale(pack, cart, earlier, identified, age, today) {

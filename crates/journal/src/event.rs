@@ -163,6 +163,14 @@ pub enum Event {
         refund_tender: TenderKind,
         reason: String,
     },
+    /// A catalog update from HQ (verified against HQ's key) was applied: the product changes
+    /// are the entries just before this one.
+    HqCatalogApplied {
+        hq_id: String,
+        hq_seq: u64,
+        retailer_seq: u64,
+        products: u64,
+    },
     TillOpened {
         till_id: String,
         register: String,
@@ -191,6 +199,7 @@ impl Event {
             Event::SaleRecorded { .. } => "sale_recorded",
             Event::SaleVoided { .. } => "sale_voided",
             Event::SaleReturned { .. } => "sale_returned",
+            Event::HqCatalogApplied { .. } => "hq_catalog_applied",
             Event::TillOpened { .. } => "till_opened",
             Event::TillClosed { .. } => "till_closed",
         }

@@ -7,14 +7,19 @@
 //! * A [`Checkpoint`] `(store_id, size, head)` signed with the store's key commits to the
 //!   whole history up to `size`; HQ co-signs it (issue 3).
 //!
-//! This crate does no I/O: storage lives in the store and HQ crates.
+//! This crate does no I/O (storage lives in the store and HQ crates), except reading and
+//! writing key files in [`keyfile`].
 
+pub mod backup;
 pub mod event;
+pub mod hq_event;
+pub mod keyfile;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use backup::SignedCheckpoint;
 pub use event::Event;
 
 pub type Hash = [u8; 32];

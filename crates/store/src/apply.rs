@@ -3,17 +3,11 @@
 //! cannot drift apart without `verify` seeing it. It reads no clock and draws no randomness.
 
 use crate::error::StoreError;
-use chrono::TimeZone;
 use rusqlite::{params, Connection, OptionalExtension};
 use stockade_journal::event::LotTake;
 use stockade_journal::{Envelope, Event};
 
-pub fn local_date(tz: chrono_tz::Tz, at_ms: i64) -> String {
-    match tz.timestamp_millis_opt(at_ms).single() {
-        Some(t) => t.date_naive().to_string(),
-        None => chrono::DateTime::from_timestamp_millis(at_ms).map(|t| t.date_naive().to_string()).unwrap_or_default(),
-    }
-}
+pub use stockade_domain::local_date;
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -44,8 +38,20 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     price_minor, tax_class, on_hand, updated_seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)",
                 params![
-                    product_id, spec.sku, spec.gtin, spec.name, spec.brand, spec.category, spec.class.as_str(), spec.net_weight_mg,
-                    spec.net_volume_ml, spec.thc_mg, spec.cbd_mg, spec.price_minor, spec.tax_class.as_str(), seq_i
+                    product_id,
+                    spec.sku,
+                    spec.gtin,
+                    spec.name,
+                    spec.brand,
+                    spec.category,
+                    spec.class.as_str(),
+                    spec.net_weight_mg,
+                    spec.net_volume_ml,
+                    spec.thc_mg,
+                    spec.cbd_mg,
+                    spec.price_minor,
+                    spec.tax_class.as_str(),
+                    seq_i
                 ],
             )?;
         }
@@ -55,16 +61,25 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     net_volume_ml = ?9, thc_mg = ?10, cbd_mg = ?11, price_minor = ?12, tax_class = ?13, updated_seq = ?14
                  WHERE product_id = ?1",
                 params![
-                    product_id, spec.sku, spec.gtin, spec.name, spec.brand, spec.category, spec.class.as_str(), spec.net_weight_mg,
-                    spec.net_volume_ml, spec.thc_mg, spec.cbd_mg, spec.price_minor, spec.tax_class.as_str(), seq_i
+                    product_id,
+                    spec.sku,
+                    spec.gtin,
+                    spec.name,
+                    spec.brand,
+                    spec.category,
+                    spec.class.as_str(),
+                    spec.net_weight_mg,
+                    spec.net_volume_ml,
+                    spec.thc_mg,
+                    spec.cbd_mg,
+                    spec.price_minor,
+                    spec.tax_class.as_str(),
+                    seq_i
                 ],
             )?;
         }
         Event::PriceChanged { product_id, new_price_minor, .. } => {
-            conn.execute(
-                "UPDATE products SET price_minor = ?2, updated_seq = ?3 WHERE product_id = ?1",
-                params![product_id, new_price_minor, seq_i],
-            )?;
+            conn.execute("UPDATE products SET price_minor = ?2, updated_seq = ?3 WHERE product_id = ?1", params![product_id, new_price_minor, seq_i])?;
         }
         Event::StockReceived { supplier, lines, .. } => {
             for (idx, l) in lines.iter().enumerate() {
@@ -90,9 +105,7 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                 }
             }
         }
-        Event::SaleRecorded {
-            sale_id, sale_no, till_id, idempotency_key, request_digest, customer_hash, lines, totals, tenders, settlement,
-        } => {
+        Event::SaleRecorded { sale_id, sale_no, till_id, idempotency_key, request_digest, customer_hash, lines, totals, tenders, settlement } => {
             let tz = store_tz(conn)?;
             conn.execute(
                 "INSERT INTO sales (sale_id, sale_no, seq, till_id, actor, recorded_at, local_date, idempotency_key, request_digest,
@@ -100,9 +113,23 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     status, refunded_minor)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 'completed', 0)",
                 params![
-                    sale_id, *sale_no as i64, seq_i, till_id, env.actor, env.at_ms, local_date(tz, env.at_ms), idempotency_key,
-                    request_digest, customer_hash, totals.subtotal_minor, totals.tax_minor, totals.total_minor,
-                    settlement.tendered_minor, settlement.change_minor, settlement.cash_kept_minor, json(&totals.taxes)
+                    sale_id,
+                    *sale_no as i64,
+                    seq_i,
+                    till_id,
+                    env.actor,
+                    env.at_ms,
+                    local_date(tz, env.at_ms),
+                    idempotency_key,
+                    request_digest,
+                    customer_hash,
+                    totals.subtotal_minor,
+                    totals.tax_minor,
+                    totals.total_minor,
+                    settlement.tendered_minor,
+                    settlement.change_minor,
+                    settlement.cash_kept_minor,
+                    json(&totals.taxes)
                 ],
             )?;
             let mut idx = 0;
@@ -113,8 +140,19 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                         unit_price_minor, net_minor, tax_minor, total_minor, taxes_json, lots_json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13)",
                     params![
-                        sale_id, line_no as i64, l.product_id, l.sku, l.name, l.class.as_str(), l.quantity, l.unit_price_minor,
-                        l.net_minor, tax, l.total_minor, json(&l.taxes), json(&l.lots)
+                        sale_id,
+                        line_no as i64,
+                        l.product_id,
+                        l.sku,
+                        l.name,
+                        l.class.as_str(),
+                        l.quantity,
+                        l.unit_price_minor,
+                        l.net_minor,
+                        tax,
+                        l.total_minor,
+                        json(&l.taxes),
+                        json(&l.lots)
                     ],
                 )?;
                 for t in &l.lots {
@@ -128,10 +166,7 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     params![sale_id, i as i64, t.kind.as_str(), t.amount_minor],
                 )?;
             }
-            conn.execute(
-                "UPDATE tills SET cash_sales_minor = cash_sales_minor + ?2 WHERE till_id = ?1",
-                params![till_id, settlement.cash_kept_minor],
-            )?;
+            conn.execute("UPDATE tills SET cash_sales_minor = cash_sales_minor + ?2 WHERE till_id = ?1", params![till_id, settlement.cash_kept_minor])?;
         }
         Event::SaleVoided { sale_id, .. } => {
             let (till_id, cash_kept): (String, i64) =
@@ -154,10 +189,7 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
             conn.execute(
                 "INSERT INTO returns (return_id, sale_id, till_id, seq, actor, recorded_at, local_date, refund_minor, refund_tender, reason)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    return_id, sale_id, till_id, seq_i, env.actor, env.at_ms, local_date(tz, env.at_ms), refund_minor,
-                    refund_tender.as_str(), reason
-                ],
+                params![return_id, sale_id, till_id, seq_i, env.actor, env.at_ms, local_date(tz, env.at_ms), refund_minor, refund_tender.as_str(), reason],
             )?;
             conn.execute("UPDATE sales SET refunded_minor = refunded_minor + ?2 WHERE sale_id = ?1", params![sale_id, refund_minor])?;
             if *refund_tender == stockade_domain::pricing::TenderKind::Cash {
@@ -174,6 +206,12 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     idx += 1;
                 }
             }
+        }
+        Event::HqCatalogApplied { hq_id, hq_seq, retailer_seq, products } => {
+            conn.execute(
+                "INSERT INTO hq_catalog (retailer_seq, hq_id, hq_seq, products, applied_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![*retailer_seq as i64, hq_id, *hq_seq as i64, *products as i64, seq_i],
+            )?;
         }
         Event::TillOpened { till_id, register, float_minor } => {
             conn.execute(

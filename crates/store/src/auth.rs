@@ -31,7 +31,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn require_manager(&self) -> Result<(), StoreError> {
-        if self.role == Role::Manager { Ok(()) } else { Err(StoreError::Forbidden) }
+        if self.role == Role::Manager {
+            Ok(())
+        } else {
+            Err(StoreError::Forbidden)
+        }
     }
 }
 
@@ -52,8 +56,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 pub fn check_new_credentials(username: &str, password: &str) -> Result<(), StoreError> {
-    let ok_name = (3..=32).contains(&username.len())
-        && username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    let ok_name = (3..=32).contains(&username.len()) && username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     if !ok_name {
         return Err(StoreError::invalid("invalid_username", "usernames are 3 to 32 characters: a-z, 0-9, '.', '_' or '-'"));
     }
@@ -102,7 +105,17 @@ impl Store {
                     "SELECT s.user_id, s.username, s.display_name, s.role, s.active, c.password_hash, c.locked_until
                      FROM staff s JOIN credentials c ON c.user_id = s.user_id WHERE s.username = ?1",
                     params![name],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, bool>(4)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, bool>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ))
+                    },
                 )
                 .optional()?)
             })
@@ -179,7 +192,16 @@ impl Store {
                     "SELECT s.user_id, s.username, s.display_name, s.role, x.last_seen_at, x.expires_at
                      FROM sessions x JOIN staff s ON s.user_id = x.user_id WHERE x.token_hash = ?1 AND s.active = 1",
                     params![th2],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    },
                 )
                 .optional()?)
             })
@@ -212,11 +234,9 @@ impl Store {
     /// The first active manager (used by the CLI's simulations).
     pub fn first_manager(&self) -> Result<Actor, StoreError> {
         self.read(|c| {
-            c.query_row(
-                "SELECT user_id, username, display_name FROM staff WHERE role = 'manager' AND active = 1 ORDER BY rowid LIMIT 1",
-                [],
-                |r| Ok(Actor { user_id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, role: Role::Manager }),
-            )
+            c.query_row("SELECT user_id, username, display_name FROM staff WHERE role = 'manager' AND active = 1 ORDER BY rowid LIMIT 1", [], |r| {
+                Ok(Actor { user_id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, role: Role::Manager })
+            })
             .optional()?
             .ok_or_else(|| StoreError::not_found("manager", "any"))
         })

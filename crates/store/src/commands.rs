@@ -34,7 +34,7 @@ fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<()
     Ok(())
 }
 
-fn check_quantity(q: i64) -> Result<(), StoreError> {
+pub(crate) fn check_quantity(q: i64) -> Result<(), StoreError> {
     if q <= 0 {
         return Err(bad("invalid_quantity", format!("quantity must be at least 1 (got {q})")));
     }
@@ -53,9 +53,8 @@ fn lots_fifo(tx: &Tx<'_>, product_id: &str) -> Result<Vec<(String, i64)>, StoreE
 
 fn take_fifo(lots: &mut [(String, i64)], quantity: i64, product_name: &str) -> Result<Vec<LotTake>, StoreError> {
     let on_hand: Vec<i64> = lots.iter().map(|l| l.1).collect();
-    let alloc = allocate_fifo(&on_hand, quantity).map_err(|available| {
-        StoreError::conflict("insufficient_stock", format!("only {available} of '{product_name}' in stock; {quantity} requested"))
-    })?;
+    let alloc = allocate_fifo(&on_hand, quantity)
+        .map_err(|available| StoreError::conflict("insufficient_stock", format!("only {available} of '{product_name}' in stock; {quantity} requested")))?;
     Ok(alloc
         .into_iter()
         .map(|(i, q)| {
@@ -98,6 +97,49 @@ pub(crate) fn create_product_in_tx(tx: &mut Tx<'_>, actor: &str, spec: ProductSp
     let product_id = tx.new_id();
     tx.append(actor, Event::ProductCreated { product_id: product_id.clone(), spec })?;
     Ok(product_id)
+}
+
+/// What a cart needs checked: its products (each known and priced), its limit lines, and the
+/// customer's earlier purchases today where the jurisdiction counts per customer per day.
+pub(crate) struct CartFacts {
+    pub products: Vec<crate::queries::Product>,
+    pub cart: Vec<LimitLine>,
+    pub earlier: Vec<LimitLine>,
+}
+
+/// Shared by the sale and the quote, so a quote can never disagree with the sale it announces.
+pub(crate) fn cart_facts(
+    conn: &rusqlite::Connection,
+    pack: &stockade_domain::rules::RulePack,
+    lines: &[SaleLineRequest],
+    customer: Option<&str>,
+    today: &str,
+) -> Result<CartFacts, StoreError> {
+    let mut products = Vec::with_capacity(lines.len());
+    for l in lines {
+        let p = load_product(conn, &l.product_id).map_err(|e| match e {
+            StoreError::NotFound { .. } => bad("unknown_product", format!("unknown product '{}'", l.product_id)),
+            other => other,
+        })?;
+        if p.spec.price_minor.is_none() {
+            return Err(StoreError::conflict("product_not_priced", format!("'{}' has no price yet", p.spec.name)));
+        }
+        products.push(p);
+    }
+    let cart = products.iter().zip(lines).map(|(p, l)| LimitLine { facts: p.spec.limit_facts(), quantity: l.quantity }).collect();
+    let earlier = match customer {
+        Some(h) if pack.has_customer_scope() => crate::queries::customer_lines_on(conn, h, today)?,
+        _ => vec![],
+    };
+    Ok(CartFacts { products, cart, earlier })
+}
+
+pub(crate) fn update_product_in_tx(tx: &mut Tx<'_>, actor: &str, product_id: String, spec: ProductSpec) -> Result<(), StoreError> {
+    load_product(tx.conn(), &product_id)?;
+    validate_spec(&spec)?;
+    check_unique(tx, &spec, Some(&product_id))?;
+    tx.append(actor, Event::ProductUpdated { product_id, spec })?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -253,13 +295,14 @@ pub struct TillResult {
 }
 
 pub fn parse_tender(kind: &str) -> Result<TenderKind, StoreError> {
-    TenderKind::ALL.into_iter().find(|k| k.as_str() == kind).ok_or_else(|| {
-        bad("unknown_tender", format!("unknown tender '{kind}': use one of cash, debit, credit, gift_card"))
-    })
+    TenderKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .ok_or_else(|| bad("unknown_tender", format!("unknown tender '{kind}': use one of cash, debit, credit, gift_card")))
 }
 
 /// Normalizes an ID number and hashes it with the store's key. The number itself is never kept.
-fn customer_hash(key: &[u8; 32], id_number: &str) -> Result<String, StoreError> {
+pub(crate) fn customer_hash(key: &[u8; 32], id_number: &str) -> Result<String, StoreError> {
     let norm: String = id_number.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
     if !(4..=40).contains(&norm.len()) {
         return Err(bad("invalid_customer_id", "an ID number has 4 to 40 letters or digits"));
@@ -281,14 +324,7 @@ impl Store {
     pub async fn update_product(&self, actor: &Actor, product_id: String, spec: ProductSpec) -> Result<(), StoreError> {
         actor.require_manager()?;
         let by = actor.user_id.clone();
-        self.write(move |tx| {
-            load_product(tx.conn(), &product_id)?;
-            validate_spec(&spec)?;
-            check_unique(tx, &spec, Some(&product_id))?;
-            tx.append(&by, Event::ProductUpdated { product_id, spec })?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| update_product_in_tx(tx, &by, product_id, spec)).await
     }
 
     pub async fn change_price(&self, actor: &Actor, product_id: String, new_price_minor: i64) -> Result<(), StoreError> {
@@ -414,11 +450,8 @@ impl Store {
         for l in &req.lines {
             check_quantity(l.quantity)?;
         }
-        let tenders = req
-            .tenders
-            .iter()
-            .map(|t| Ok(Tender { kind: parse_tender(&t.kind)?, amount_minor: t.amount_minor }))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let tenders =
+            req.tenders.iter().map(|t| Ok(Tender { kind: parse_tender(&t.kind)?, amount_minor: t.amount_minor })).collect::<Result<Vec<_>, StoreError>>()?;
         let customer = match &req.customer.id_number {
             Some(n) => Some(customer_hash(self.customer_key(), n)?),
             None => None,
@@ -450,23 +483,7 @@ impl Store {
             let today = crate::apply::local_date(store.info().timezone, tx.now_ms());
             let local_day = today.parse().map_err(|_| StoreError::Io("bad local date".into()))?;
 
-            let mut products = Vec::new();
-            for l in &req.lines {
-                let p = load_product(tx.conn(), &l.product_id).map_err(|e| match e {
-                    StoreError::NotFound { .. } => bad("unknown_product", format!("unknown product '{}'", l.product_id)),
-                    other => other,
-                })?;
-                if p.spec.price_minor.is_none() {
-                    return Err(StoreError::conflict("product_not_priced", format!("'{}' has no price yet", p.spec.name)));
-                }
-                products.push(p);
-            }
-            let cart: Vec<LimitLine> =
-                products.iter().zip(&req.lines).map(|(p, l)| LimitLine { facts: p.spec.limit_facts(), quantity: l.quantity }).collect();
-            let earlier = match &customer {
-                Some(h) if pack.has_customer_scope() => crate::queries::customer_lines_on(tx.conn(), h, &today)?,
-                _ => vec![],
-            };
+            let CartFacts { products, cart, earlier } = cart_facts(tx.conn(), &pack, &req.lines, customer.as_deref(), &today)?;
             let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: req.customer.birth_date };
             compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
 
@@ -575,15 +592,13 @@ impl Store {
         };
         let by = actor.user_id.clone();
         self.write(move |tx| {
-            let status: Option<String> =
-                tx.conn().query_row("SELECT status FROM sales WHERE sale_id = ?1", params![sale_id], |r| r.get(0)).optional()?;
+            let status: Option<String> = tx.conn().query_row("SELECT status FROM sales WHERE sale_id = ?1", params![sale_id], |r| r.get(0)).optional()?;
             match status.as_deref() {
                 None => return Err(StoreError::not_found("sale", &sale_id)),
                 Some("completed") => {}
                 Some(_) => return Err(StoreError::conflict("already_voided", "a voided sale cannot be returned")),
             }
-            let till: Option<String> =
-                tx.conn().query_row("SELECT status FROM tills WHERE till_id = ?1", params![req.till_id], |r| r.get(0)).optional()?;
+            let till: Option<String> = tx.conn().query_row("SELECT status FROM tills WHERE till_id = ?1", params![req.till_id], |r| r.get(0)).optional()?;
             if till.as_deref() != Some("open") {
                 return Err(StoreError::conflict("till_not_open", "refunds are paid from an open till"));
             }
@@ -602,18 +617,14 @@ impl Store {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                     )
                     .optional()?;
-                let (product_id, qty, returned, total, lots_json) =
-                    row.ok_or_else(|| bad("invalid_request", format!("the sale has no line {}", l.line)))?;
+                let (product_id, qty, returned, total, lots_json) = row.ok_or_else(|| bad("invalid_request", format!("the sale has no line {}", l.line)))?;
                 let left = qty - returned;
                 if l.quantity > left {
                     return Err(StoreError::conflict("over_return", format!("line {}: only {left} unit(s) left to return", l.line)));
                 }
                 // Refund in proportion to the line total; the last units returned take the remainder.
-                let line_refund = if l.quantity == left {
-                    total - total * returned / qty
-                } else {
-                    total * (returned + l.quantity) / qty - total * returned / qty
-                };
+                let line_refund =
+                    if l.quantity == left { total - total * returned / qty } else { total * (returned + l.quantity) / qty - total * returned / qty };
                 refund += line_refund;
                 let restocked = if l.restock {
                     let lots: Vec<LotTake> = serde_json::from_str(&lots_json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -658,9 +669,8 @@ impl Store {
         }
         let by = actor.user_id.clone();
         self.write(move |tx| {
-            let open: bool = tx
-                .conn()
-                .query_row("SELECT EXISTS(SELECT 1 FROM tills WHERE register = ?1 AND status = 'open')", params![req.register], |r| r.get(0))?;
+            let open: bool =
+                tx.conn().query_row("SELECT EXISTS(SELECT 1 FROM tills WHERE register = ?1 AND status = 'open')", params![req.register], |r| r.get(0))?;
             if open {
                 return Err(StoreError::conflict("till_already_open", format!("register '{}' already has an open till", req.register)));
             }
@@ -700,7 +710,10 @@ impl Store {
                 }
                 let expected = expected_cash(float, sales, refunds);
                 let variance = req.counted_minor - expected;
-                tx.append(&by, Event::TillClosed { till_id: till_id.clone(), counted_minor: req.counted_minor, expected_minor: expected, variance_minor: variance })?;
+                tx.append(
+                    &by,
+                    Event::TillClosed { till_id: till_id.clone(), counted_minor: req.counted_minor, expected_minor: expected, variance_minor: variance },
+                )?;
                 Ok(TillResult {
                     till_id,
                     register,

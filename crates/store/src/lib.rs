@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod cart;
 pub mod clock;
 pub mod commands;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod node;
 pub mod queries;
 pub mod schema;
 pub mod simulate;
+pub mod sync;
 pub mod verify;
 
 pub use auth::Actor;

@@ -216,6 +216,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     customer_key: [u8; 32],
     public_key: ed25519_dalek::VerifyingKey,
+    /// For signing sync requests and checkpoints of past sizes (replication).
+    key: SigningKey,
     tx: Mutex<mpsc::Sender<Msg>>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -235,27 +237,11 @@ pub struct InitOptions {
 }
 
 pub(crate) fn write_key_file(path: &Path, key: &SigningKey) -> Result<(), StoreError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| StoreError::Io(format!("cannot create key file {}: {e}", path.display())))?;
-    f.write_all(hex::encode(key.to_bytes()).as_bytes()).map_err(|e| StoreError::Io(e.to_string()))?;
-    f.sync_all().map_err(|e| StoreError::Io(e.to_string()))?;
-    Ok(())
+    stockade_journal::keyfile::write(path, key).map_err(|e| StoreError::Io(e.to_string()))
 }
 
 pub(crate) fn read_key_file(path: &Path) -> Result<SigningKey, StoreError> {
-    let text = std::fs::read_to_string(path).map_err(|e| StoreError::Io(format!("cannot read key file {}: {e}", path.display())))?;
-    let bytes: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| StoreError::Io(format!("{} is not a store key (64 hex digits)", path.display())))?;
-    Ok(SigningKey::from_bytes(&bytes))
+    stockade_journal::keyfile::read(path).map_err(|e| StoreError::Io(e.to_string()))
 }
 
 impl Store {
@@ -333,15 +319,9 @@ impl Store {
         };
         let customer_key = blake3::derive_key("stockade customer id v1", &key.to_bytes());
         let public_key = key.verifying_key();
-        let mut writer = Writer {
-            conn,
-            store_id: info.store_id.clone(),
-            key,
-            head,
-            rng: Arc::new(Mutex::new(rng)),
-            clock: clock.clone(),
-            force_checkpoint: false,
-        };
+        let signing_key = key.clone();
+        let mut writer =
+            Writer { conn, store_id: info.store_id.clone(), key, head, rng: Arc::new(Mutex::new(rng)), clock: clock.clone(), force_checkpoint: false };
         let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("stockade-writer".into())
@@ -379,6 +359,7 @@ impl Store {
                 clock,
                 customer_key,
                 public_key,
+                key: signing_key,
                 tx: Mutex::new(tx),
                 readers: Mutex::new(Vec::new()),
             }),
@@ -399,6 +380,9 @@ impl Store {
     }
     pub fn public_key(&self) -> ed25519_dalek::VerifyingKey {
         self.inner.public_key
+    }
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.inner.key
     }
     pub(crate) fn customer_key(&self) -> &[u8; 32] {
         &self.inner.customer_key
@@ -467,10 +451,7 @@ impl Store {
     }
 
     /// [`Store::read`] on a blocking thread, for async callers.
-    pub async fn read_async<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    pub async fn read_async<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
         let s = self.clone();
         tokio::task::spawn_blocking(move || s.read(f)).await.map_err(|e| StoreError::Io(e.to_string()))?
     }
@@ -478,9 +459,7 @@ impl Store {
 
 pub(crate) fn read_info(conn: &Connection) -> Result<StoreInfo, StoreError> {
     let (store_id, name, jurisdiction, tz): (String, String, String, String) = conn
-        .query_row("SELECT store_id, name, jurisdiction, timezone FROM store_info WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row("SELECT store_id, name, jurisdiction, timezone FROM store_info WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?
         .ok_or_else(|| StoreError::Corrupt("store_info is missing: the store was never initialized".into()))?;
     let timezone = tz.parse().map_err(|_| StoreError::Corrupt(format!("unknown time zone '{tz}'")))?;

@@ -18,11 +18,29 @@ pub struct Product {
     pub on_hand: i64,
 }
 
+/// A stored value the code cannot read is an error, never a silent default: reading an unknown
+/// class as "not cannabis" would switch the purchase limits off.
+fn corrupt(idx: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, what.into())
+}
+
+fn class_at(r: &Row, idx: usize) -> rusqlite::Result<ProductClass> {
+    let text: String = r.get(idx)?;
+    ProductClass::parse(&text).ok_or_else(|| corrupt(idx, format!("unknown product class '{text}'")))
+}
+
+fn tax_class_at(r: &Row, idx: usize) -> rusqlite::Result<TaxClass> {
+    let text: String = r.get(idx)?;
+    match text.as_str() {
+        "cannabis" => Ok(TaxClass::Cannabis),
+        "general" => Ok(TaxClass::General),
+        _ => Err(corrupt(idx, format!("unknown tax class '{text}'"))),
+    }
+}
+
 const PRODUCT_COLS: &str = "product_id, sku, gtin, name, brand, category, class, net_weight_mg, net_volume_ml, thc_mg, cbd_mg, price_minor, tax_class, on_hand";
 
 fn product_row(r: &Row<'_>) -> rusqlite::Result<Product> {
-    let class: String = r.get(6)?;
-    let tax: String = r.get(12)?;
     Ok(Product {
         product_id: r.get(0)?,
         spec: ProductSpec {
@@ -31,13 +49,13 @@ fn product_row(r: &Row<'_>) -> rusqlite::Result<Product> {
             name: r.get(3)?,
             brand: r.get(4)?,
             category: r.get(5)?,
-            class: ProductClass::parse(&class).unwrap_or(ProductClass::NonCannabis),
+            class: class_at(r, 6)?,
             net_weight_mg: r.get(7)?,
             net_volume_ml: r.get(8)?,
             thc_mg: r.get(9)?,
             cbd_mg: r.get(10)?,
             price_minor: r.get(11)?,
-            tax_class: if tax == "cannabis" { TaxClass::Cannabis } else { TaxClass::General },
+            tax_class: tax_class_at(r, 12)?,
         },
         on_hand: r.get(13)?,
     })
@@ -104,14 +122,8 @@ pub fn customer_lines_on(conn: &Connection, customer_hash: &str, local_date: &st
          WHERE s.customer_hash = ?1 AND s.local_date = ?2 AND s.status = 'completed'",
     )?;
     let rows = st.query_map(params![customer_hash, local_date], |r| {
-        let class: String = r.get(0)?;
         Ok(LimitLine {
-            facts: LimitFacts {
-                class: ProductClass::parse(&class).unwrap_or(ProductClass::NonCannabis),
-                net_weight_mg: r.get(1)?,
-                net_volume_ml: r.get(2)?,
-                thc_mg: r.get(3)?,
-            },
+            facts: LimitFacts { class: class_at(r, 0)?, net_weight_mg: r.get(1)?, net_volume_ml: r.get(2)?, thc_mg: r.get(3)? },
             quantity: r.get(4)?,
         })
     })?;
@@ -196,11 +208,14 @@ pub fn load_receipt(conn: &Connection, sale_id: &str, store: &Store) -> Result<R
                 returned_quantity: r.get(5)?,
                 unit_price_minor: r.get(6)?,
                 net_minor: r.get(7)?,
-                taxes: serde_json::from_str(&taxes).unwrap_or_default(),
+                taxes: serde_json::from_str(&taxes).map_err(|e| corrupt(8, format!("unreadable taxes: {e}")))?,
                 total_minor: r.get(9)?,
             };
             let f = LimitFacts {
-                class: class.as_deref().and_then(ProductClass::parse).unwrap_or(ProductClass::NonCannabis),
+                class: match class {
+                    Some(text) => ProductClass::parse(&text).ok_or_else(|| corrupt(10, format!("unknown product class '{text}'")))?,
+                    None => ProductClass::NonCannabis, // the line's product row is gone: verify reports that
+                },
                 net_weight_mg: r.get(11)?,
                 net_volume_ml: r.get(12)?,
                 thc_mg: r.get(13)?,
@@ -229,7 +244,7 @@ pub fn load_receipt(conn: &Connection, sale_id: &str, store: &Store) -> Result<R
         status,
         lines,
         subtotal_minor: subtotal,
-        taxes: serde_json::from_str(&taxes_json).unwrap_or_default(),
+        taxes: serde_json::from_str(&taxes_json).map_err(|e| StoreError::Corrupt(format!("sale {sale_id}: unreadable taxes: {e}")))?,
         tax_minor: tax,
         total_minor: total,
         tenders,
@@ -344,28 +359,19 @@ pub fn end_of_day(conn: &Connection, store: &Store, date: &str) -> Result<EndOfD
          WHERE s.local_date = ?1 AND s.status = 'completed' GROUP BY t.kind ORDER BY t.kind",
     )?;
     let mut tenders: Vec<Amount> = st.query_map(params![date], |r| Ok(Amount { key: r.get(0)?, amount_minor: r.get(1)? }))?.collect::<Result<_, _>>()?;
-    let change: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(change_minor),0) FROM sales WHERE local_date = ?1 AND status = 'completed'",
-        params![date],
-        |r| r.get(0),
-    )?;
+    let change: i64 =
+        conn.query_row("SELECT COALESCE(SUM(change_minor),0) FROM sales WHERE local_date = ?1 AND status = 'completed'", params![date], |r| r.get(0))?;
     if let Some(cash) = tenders.iter_mut().find(|a| a.key == "cash") {
         cash.amount_minor -= change; // report cash kept, not cash handed over
     }
-    let (returns_count, refunds): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(refund_minor),0) FROM returns WHERE local_date = ?1",
-        params![date],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (returns_count, refunds): (i64, i64) =
+        conn.query_row("SELECT COUNT(*), COALESCE(SUM(refund_minor),0) FROM returns WHERE local_date = ?1", params![date], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let mut st = conn.prepare(
         "SELECT l.class, SUM(l.quantity - l.returned_quantity), SUM(l.net_minor) FROM sale_lines l JOIN sales s ON s.sale_id = l.sale_id
          WHERE s.local_date = ?1 AND s.status = 'completed' GROUP BY l.class ORDER BY l.class",
     )?;
     let by_class = st.query_map(params![date], |r| Ok(ClassUnits { class: r.get(0)?, units: r.get(1)?, net_minor: r.get(2)? }))?.collect::<Result<_, _>>()?;
-    let tills = list_tills(conn, false)?
-        .into_iter()
-        .filter(|t| crate::apply::local_date(store.info().timezone, t.opened_at_ms) == date)
-        .collect();
+    let tills = list_tills(conn, false)?.into_iter().filter(|t| crate::apply::local_date(store.info().timezone, t.opened_at_ms) == date).collect();
     let pack = store.pack_at(store.clock().now_ms())?;
     Ok(EndOfDay {
         store_name: store.info().name.clone(),
@@ -389,6 +395,8 @@ pub fn end_of_day(conn: &Connection, store: &Store, date: &str) -> Result<EndOfD
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Status {
     pub store_id: String,
+    /// The store's Ed25519 public key: HQ registers it (`stockade hq add-store --public-key`).
+    pub public_key: String,
     pub store_name: String,
     pub jurisdiction: String,
     pub timezone: String,
@@ -399,16 +407,31 @@ pub struct Status {
     /// Entries not yet acknowledged by head office (everything, until the store is enrolled).
     pub unreplicated_entries: i64,
     pub hq_status: String,
+    /// Last time head office acknowledged a batch.
+    pub hq_last_ok_ms: Option<i64>,
 }
 
 pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
     let (size, hash): (i64, Vec<u8>) =
         conn.query_row("SELECT size, hash FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?.unwrap_or((0, vec![0; 32]));
-    let cp: Option<(i64, i64)> =
-        conn.query_row("SELECT c.size, j.recorded_at FROM checkpoints c JOIN journal j ON j.seq = c.size ORDER BY c.size DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-    let acked: i64 = conn.query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE hq_signature IS NOT NULL", [], |r| r.get(0))?;
+    let cp: Option<(i64, i64)> = conn
+        .query_row("SELECT c.size, j.recorded_at FROM checkpoints c JOIN journal j ON j.seq = c.size ORDER BY c.size DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let sync: Option<(String, i64, Option<i64>, Option<String>)> = conn
+        .query_row("SELECT hq_url, acked_size, last_ok_ms, last_error FROM sync WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let acked = sync.as_ref().map(|s| s.1).unwrap_or(0);
+    let hq_status = match &sync {
+        None => "not enrolled".to_string(),
+        Some((url, _, _, Some(err))) => format!("{url}: last attempt failed: {err}"),
+        Some((url, _, Some(_), None)) => format!("{url}: ok"),
+        Some((url, _, None, None)) => format!("{url}: enrolled, nothing sent yet"),
+    };
     Ok(Status {
         store_id: store.info().store_id.clone(),
+        public_key: hex::encode(store.public_key().to_bytes()),
         store_name: store.info().name.clone(),
         jurisdiction: store.info().jurisdiction.clone(),
         timezone: store.info().timezone.name().to_string(),
@@ -417,6 +440,7 @@ pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
         last_checkpoint_size: cp.map(|c| c.0),
         last_checkpoint_at_ms: cp.map(|c| c.1),
         unreplicated_entries: size - acked,
-        hq_status: "not enrolled".into(),
+        hq_status,
+        hq_last_ok_ms: sync.and_then(|s| s.2),
     })
 }

@@ -13,6 +13,7 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("sale_tenders", "sale_id || ':' || idx"),
     ("returns", "return_id"),
     ("tills", "till_id"),
+    ("hq_catalog", "retailer_seq"),
 ];
 
 pub const JOURNAL_SCHEMA: &str = r#"
@@ -38,6 +39,18 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     signature BLOB NOT NULL,
     hq_signature BLOB
 );
+-- Link to head office (operational, not journaled): set by `stockade store enroll`.
+CREATE TABLE IF NOT EXISTS sync (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    hq_url TEXT NOT NULL,
+    hq_public_key TEXT NOT NULL,
+    hq_id TEXT NOT NULL,
+    retailer_id TEXT NOT NULL,
+    acked_size INTEGER NOT NULL,
+    last_ok_ms INTEGER,
+    last_attempt_ms INTEGER,
+    last_error TEXT
+);
 CREATE TABLE IF NOT EXISTS credentials (
     user_id TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
@@ -54,6 +67,13 @@ CREATE TABLE IF NOT EXISTS sessions (
 "#;
 
 pub const PROJECTION_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS hq_catalog (
+    retailer_seq INTEGER PRIMARY KEY,
+    hq_id TEXT NOT NULL,
+    hq_seq INTEGER NOT NULL,
+    products INTEGER NOT NULL,
+    applied_seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS store_info (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     store_id TEXT NOT NULL,

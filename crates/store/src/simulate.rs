@@ -2,7 +2,7 @@
 //! Deterministic for a given seed and starting state.
 
 use crate::auth::Actor;
-use crate::commands::{CustomerEvidence, OpenTillRequest, SaleLineRequest, SaleRequest, TenderRequest};
+use crate::commands::{CustomerEvidence, OpenTillRequest, ReceiveLineRequest, ReceiveRequest, SaleLineRequest, SaleRequest, TenderRequest};
 use crate::error::StoreError;
 use crate::node::Store;
 use crate::queries::{list_tills, search_products, Product, ProductQuery};
@@ -18,6 +18,37 @@ pub struct SimulationReport {
 }
 
 impl Store {
+    /// Receives `quantity` units of every priced product, 100 per receipt (set-up for demos,
+    /// simulations, tests and benchmarks). Returns how many products were received.
+    pub async fn receive_all(&self, actor: &Actor, quantity: i64) -> Result<usize, StoreError> {
+        let mut offset = 0;
+        let mut total = 0;
+        loop {
+            let page = self.read_async(move |c| search_products(c, &ProductQuery { q: None, limit: Some(100), offset: Some(offset), sellable: None })).await?;
+            if page.is_empty() {
+                return Ok(total);
+            }
+            offset += page.len() as u32;
+            let lines: Vec<ReceiveLineRequest> = page
+                .iter()
+                .filter(|p| p.spec.price_minor.is_some())
+                .map(|p| ReceiveLineRequest {
+                    product_id: p.product_id.clone(),
+                    quantity,
+                    lot_code: "OPENING-1".into(),
+                    package_tag: None,
+                    unit_cost_minor: p.spec.price_minor.unwrap_or(0) / 2,
+                    lab_thc_mg: None,
+                })
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            total += lines.len();
+            self.receive(actor, ReceiveRequest { supplier: "Opening stock".into(), document: format!("OPENING-{offset}"), lines }).await?;
+        }
+    }
+
     /// Total of a prospective cart (prices and taxes as a sale would compute them).
     pub fn quote(&self, lines: &[(Product, i64)]) -> Result<i64, StoreError> {
         let pack = self.pack_at(self.clock().now_ms())?;
@@ -39,9 +70,7 @@ impl Store {
         };
         let load = |s: &Store| {
             let s = s.clone();
-            async move {
-                s.read_async(|c| search_products(c, &ProductQuery { q: None, limit: Some(200), offset: None, sellable: Some(true) })).await
-            }
+            async move { s.read_async(|c| search_products(c, &ProductQuery { q: None, limit: Some(200), offset: None, sellable: Some(true) })).await }
         };
         let mut products = load(self).await?;
         let mut report = SimulationReport::default();

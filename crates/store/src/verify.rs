@@ -30,7 +30,9 @@ impl Finding {
     pub fn seq(&self) -> Option<u64> {
         match self {
             Finding::Journal(ChainError::Gap { expected, .. }) => Some(*expected),
-            Finding::Journal(ChainError::BrokenLink { seq, .. } | ChainError::BadHash { seq } | ChainError::Unreadable { seq, .. } | ChainError::ColumnMismatch { seq, .. }) => Some(*seq),
+            Finding::Journal(
+                ChainError::BrokenLink { seq, .. } | ChainError::BadHash { seq } | ChainError::Unreadable { seq, .. } | ChainError::ColumnMismatch { seq, .. },
+            ) => Some(*seq),
             Finding::Journal(ChainError::BadCheckpoint { size, .. }) => Some(*size),
             Finding::Journal(ChainError::Truncated { have, .. }) => Some(have + 1),
             Finding::Replay { seq, .. } => Some(*seq),
@@ -93,8 +95,8 @@ pub fn verify_store(dir: &Path) -> Result<VerifyReport, Result<Finding, StoreErr
 
 fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, StoreError>> {
     let e = |e: rusqlite::Error| Err(StoreError::Db(e));
-    let conn = Connection::open_with_flags(":memory:", OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI)
-        .map_err(e)?;
+    let conn =
+        Connection::open_with_flags(":memory:", OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI).map_err(e)?;
     conn.execute_batch(PROJECTION_SCHEMA).map_err(e)?;
     let uri = format!("file:{}?mode=ro", db.display());
     conn.execute("ATTACH DATABASE ?1 AS stored", params![uri]).map_err(e)?;
@@ -103,16 +105,21 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
 
     let store_id = journal_store_id(&conn, "stored").map_err(Err)?;
 
-    let mut checkpoints: HashMap<u64, (Hash, Vec<u8>)> = HashMap::new();
+    // HQ's co-signatures are checked against the HQ key the store enrolled with.
+    let hq_key: Option<String> = conn.query_row("SELECT hq_public_key FROM stored.sync WHERE id = 1", [], |r| r.get(0)).optional().map_err(e)?;
+    let hq_key = hq_key.and_then(|k| stockade_journal::verifying_key_from_hex(&k));
+    // size -> (head, store signature, HQ co-signature)
+    type Signed = (Hash, Vec<u8>, Option<Vec<u8>>);
+    let mut checkpoints: HashMap<u64, Signed> = HashMap::new();
     {
-        let mut st = conn.prepare("SELECT size, head, signature FROM stored.checkpoints").map_err(e)?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))).map_err(e)?;
+        let mut st = conn.prepare("SELECT size, head, signature, hq_signature FROM stored.checkpoints").map_err(e)?;
+        let rows =
+            st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?))).map_err(e)?;
         for row in rows {
-            let (size, head, sig) = row.map_err(e)?;
-            let head: Hash = head
-                .try_into()
-                .map_err(|_| Ok(Finding::Journal(ChainError::BadCheckpoint { size: size as u64, reason: "head is not 32 bytes".into() })))?;
-            checkpoints.insert(size as u64, (head, sig));
+            let (size, head, sig, hq_sig) = row.map_err(e)?;
+            let head: Hash =
+                head.try_into().map_err(|_| Ok(Finding::Journal(ChainError::BadCheckpoint { size: size as u64, reason: "head is not 32 bytes".into() })))?;
+            checkpoints.insert(size as u64, (head, sig, hq_sig));
         }
     }
 
@@ -134,13 +141,18 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
                 hash: to_hash(r.get(6).map_err(e)?),
             };
             let env = chain.push(&entry).map_err(|c| Ok(Finding::Journal(c)))?;
-            if let Some((head, sig)) = checkpoints.get(&entry.seq) {
+            if let Some((head, sig, hq_sig)) = checkpoints.get(&entry.seq) {
                 let cp = Checkpoint { store_id: store_id.clone(), size: entry.seq, head: *head };
                 if *head != entry.hash {
                     return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "its head differs from the journal's hash".into() })));
                 }
                 if !cp.verify(key, sig) {
                     return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "signature does not verify".into() })));
+                }
+                if let Some(hq_sig) = hq_sig {
+                    if !hq_key.as_ref().is_some_and(|k| cp.verify(k, hq_sig)) {
+                        return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "HQ's co-signature does not verify".into() })));
+                    }
                 }
                 verified_checkpoints += 1;
             }
@@ -174,11 +186,15 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
     let mut rows_compared = 0u64;
     for (table, key_expr) in PROJECTIONS {
         let missing: Option<String> = conn
-            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| r.get(0))
+            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(e)?;
         let extra: Option<String> = conn
-            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| r.get(0))
+            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(e)?;
         match (missing, extra) {
@@ -187,7 +203,9 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
                 return Err(Ok(Finding::Projection { table: table.to_string(), key: a, problem: "differs from the journal" }));
             }
             (Some(a), _) => return Err(Ok(Finding::Projection { table: table.to_string(), key: a, problem: "is missing or altered in the stored table" })),
-            (None, Some(b)) => return Err(Ok(Finding::Projection { table: table.to_string(), key: b, problem: "is not produced by the journal (inserted or altered)" })),
+            (None, Some(b)) => {
+                return Err(Ok(Finding::Projection { table: table.to_string(), key: b, problem: "is not produced by the journal (inserted or altered)" }))
+            }
         }
         let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM stored.{table}"), [], |r| r.get(0)).map_err(e)?;
         rows_compared += n as u64;

@@ -28,19 +28,53 @@ fn build_store(dir: &Path) {
         let products = store.read(|c| stockade_store::queries::search_products(c, &Default::default())).unwrap();
         for p in products.iter().take(6) {
             store
-                .receive(&boss, ReceiveRequest { supplier: "S".into(), document: "D".into(), lines: vec![ReceiveLineRequest { product_id: p.product_id.clone(), quantity: 50, lot_code: "L".into(), package_tag: None, unit_cost_minor: 100, lab_thc_mg: None }] })
+                .receive(
+                    &boss,
+                    ReceiveRequest {
+                        supplier: "S".into(),
+                        document: "D".into(),
+                        lines: vec![ReceiveLineRequest {
+                            product_id: p.product_id.clone(),
+                            quantity: 50,
+                            lot_code: "L".into(),
+                            package_tag: None,
+                            unit_cost_minor: 100,
+                            lab_thc_mg: None,
+                        }],
+                    },
+                )
                 .await
                 .unwrap();
         }
         store.simulate(&boss, 20, 3, |_| {}).await.unwrap();
         let till = store.open_till(&boss, OpenTillRequest { register: "R9".into(), float_minor: 1000 }).await.unwrap().till_id;
         let p = &products[0].product_id;
-        let sale = |q| SaleRequest { till_id: till.clone(), lines: vec![SaleLineRequest { product_id: p.clone(), quantity: q }], customer: CustomerEvidence { age_confirmed: true, ..Default::default() }, tenders: vec![TenderRequest { kind: "cash".into(), amount_minor: 100_000 }] };
+        let sale = |q| SaleRequest {
+            till_id: till.clone(),
+            lines: vec![SaleLineRequest { product_id: p.clone(), quantity: q }],
+            customer: CustomerEvidence { age_confirmed: true, ..Default::default() },
+            tenders: vec![TenderRequest { kind: "cash".into(), amount_minor: 100_000 }],
+        };
         let s1 = store.sell(&boss, sale(1), Some("idem-1".into())).await.unwrap();
         let s2 = store.sell(&boss, sale(2), None).await.unwrap();
         store.void_sale(&boss, s1.sale_id, VoidRequest { reason: "r".into() }).await.unwrap();
-        store.return_items(&boss, s2.sale_id, ReturnRequest { till_id: till.clone(), lines: vec![ReturnLineRequest { line: 0, quantity: 1, restock: true }], reason: "r".into(), refund_tender: None }).await.unwrap();
-        store.adjust(&boss, AdjustRequest { product_id: p.clone(), delta: -2, reason: stockade_domain::inventory::AdjustReason::Damage, note: "n".into() }).await.unwrap();
+        store
+            .return_items(
+                &boss,
+                s2.sale_id,
+                ReturnRequest {
+                    till_id: till.clone(),
+                    lines: vec![ReturnLineRequest { line: 0, quantity: 1, restock: true }],
+                    reason: "r".into(),
+                    refund_tender: None,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .adjust(&boss, AdjustRequest { product_id: p.clone(), delta: -2, reason: stockade_domain::inventory::AdjustReason::Damage, note: "n".into() })
+            .await
+            .unwrap();
         store.count(&boss, CountRequest { lines: vec![CountLineRequest { product_id: products[1].product_id.clone(), counted: 3 }] }).await.unwrap();
         store.change_price(&boss, p.clone(), 4_242).await.unwrap();
         store.close_till(&boss, till, CloseTillRequest { counted_minor: 5_000 }).await.unwrap();
@@ -87,9 +121,8 @@ fn tamper(c: &Connection, table: &str, rng: &mut impl Rng) -> Option<String> {
     }
     let rowid = rowids[rng.gen_range(0..rowids.len())];
     let cols = columns(c, table);
-    let values: Vec<Value> = c
-        .query_row(&format!("SELECT * FROM {table} WHERE rowid = ?1"), [rowid], |r| (0..cols.len()).map(|i| r.get::<_, Value>(i)).collect())
-        .unwrap();
+    let values: Vec<Value> =
+        c.query_row(&format!("SELECT * FROM {table} WHERE rowid = ?1"), [rowid], |r| (0..cols.len()).map(|i| r.get::<_, Value>(i)).collect()).unwrap();
     match rng.gen_range(0..3) {
         0 => {
             let i = rng.gen_range(0..cols.len());

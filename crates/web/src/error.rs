@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stockade_domain::catalog::FieldError;
-use stockade_domain::compliance::Violation;
+use stockade_domain::compliance::{ExplainedViolation, Violation};
 use stockade_store::StoreError;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -21,16 +21,12 @@ pub struct ErrorDetail {
     /// For people: says what is wrong and what to do.
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<ViolationOut>,
+    pub violations: Vec<ExplainedViolation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ViolationOut {
-    #[serde(flatten)]
-    pub violation: Violation,
-    pub message: String,
+    /// Replication only: how many entries HQ holds (a `gap` answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hq_size: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -40,11 +36,29 @@ pub struct ApiError {
     pub message: String,
     pub violations: Vec<Violation>,
     pub fields: Vec<FieldError>,
+    pub hq_size: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.into(), message: message.into(), violations: vec![], fields: vec![] }
+        ApiError { status, code: code.into(), message: message.into(), violations: vec![], fields: vec![], hq_size: None }
+    }
+}
+
+impl From<stockade_hq::HqError> for ApiError {
+    fn from(e: stockade_hq::HqError) -> Self {
+        use stockade_hq::HqError;
+        let msg = e.to_string();
+        match e {
+            HqError::Invalid { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, msg),
+            HqError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            HqError::Conflict { code, hq_size, .. } => ApiError { hq_size, ..ApiError::new(StatusCode::CONFLICT, code, msg) },
+            HqError::Refused { code, .. } => ApiError::new(StatusCode::FORBIDDEN, code, msg),
+            HqError::Corrupt(_) | HqError::Db(_) | HqError::Io(_) => {
+                tracing::error!(error = %msg, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong at HQ; nothing was recorded")
+            }
+        }
     }
 }
 
@@ -70,8 +84,14 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::JsonDataError(e) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("the JSON does not have the expected fields or types: {}", e.body_text())),
-            JsonRejection::JsonSyntaxError(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {}", e.body_text())),
+            JsonRejection::JsonDataError(e) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("the JSON does not have the expected fields or types: {}", e.body_text()),
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {}", e.body_text()))
+            }
             JsonRejection::MissingJsonContentType(_) => {
                 ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
             }
@@ -95,8 +115,9 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
-                violations: self.violations.into_iter().map(|v| ViolationOut { message: v.message(), violation: v }).collect(),
+                violations: self.violations.into_iter().map(ExplainedViolation::from).collect(),
                 fields: self.fields,
+                hq_size: self.hq_size,
             },
         };
         (self.status, axum::Json(body)).into_response()

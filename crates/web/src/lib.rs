@@ -4,7 +4,9 @@
 //! Invariant: only this crate knows HTTP. Handlers parse, call one store use case, and map errors.
 
 pub mod error;
+pub mod hq;
 mod routes;
+mod ui;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -98,6 +100,7 @@ pub fn app(store: Store) -> Router {
     let state = AppState { store, openapi: Arc::new(openapi) };
     router
         .route("/api/openapi.json", axum::routing::get(routes::openapi_json))
+        .merge(ui::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))

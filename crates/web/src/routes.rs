@@ -39,6 +39,72 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(close_till))
         .routes(routes!(end_of_day))
         .routes(routes!(list_staff, add_staff))
+        .routes(routes!(journal))
+        .routes(routes!(quote_cart))
+}
+
+/// Prices a cart and meters every purchase limit without recording anything: the register calls
+/// it as items are scanned.
+#[utoipa::path(post, path = "/api/cart/quote", request_body = stockade_store::cart::CartQuoteRequest,
+    responses((status = 200, body = stockade_store::cart::CartQuote), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn quote_cart(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    ApiJson(req): ApiJson<stockade_store::cart::CartQuoteRequest>,
+) -> ApiResult<stockade_store::cart::CartQuote> {
+    let store = s.store.clone();
+    Ok(Json(s.store.read_async(move |_| store.quote_cart(&req)).await?))
+}
+
+/// Head office pulls this store's journal to rebuild itself. Authenticated by HQ's signature
+/// (the HQ key the store enrolled with), not by a staff session.
+#[utoipa::path(get, path = "/api/journal",
+    params(("from" = Option<u64>, Query, description = "First sequence number (default 1)")),
+    responses((status = 200, description = "Entries (exact bytes) and the signed checkpoints they reach", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn journal(
+    State(s): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<stockade_sync::JournalPage> {
+    use axum::http::StatusCode;
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", m.to_string());
+    let store = s.store.clone();
+    let cfg = s.store.read_async(move |_| store.sync_config()).await?;
+    let hq_key = cfg
+        .and_then(|c| stockade_journal::verifying_key_from_hex(&c.hq_public_key))
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "not_enrolled", "this store is not enrolled with a head office"))?;
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if h(stockade_sync::HEADER_KEY) != hex::encode(hq_key.to_bytes()) {
+        return Err(unauthorized("only the head office this store enrolled with may read its journal"));
+    }
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+    stockade_sync::verify_request(
+        &hq_key,
+        method.as_str(),
+        path,
+        &h(stockade_sync::HEADER_TIME),
+        &h(stockade_sync::HEADER_SIGNATURE),
+        &[],
+        s.store.clock().now_ms(),
+        stockade_sync::DEFAULT_MAX_SKEW_MS,
+    )
+    .map_err(|e| unauthorized(&e.to_string()))?;
+    let from = match uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("from=")) {
+        None => 1,
+        Some(v) => v.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "from must be a sequence number"))?,
+    };
+    let store = s.store.clone();
+    let (entries, checkpoints) = s.store.read_async(move |_| store.journal_page(from, 5000)).await?;
+    let mut wire = Vec::with_capacity(entries.len());
+    for (seq, bytes) in entries {
+        let entry = String::from_utf8(bytes)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a journal entry is not UTF-8: run `stockade store verify`"))?;
+        wire.push(stockade_sync::WireEntry { seq, entry });
+    }
+    Ok(Json(stockade_sync::JournalPage { entries: wire, checkpoints }))
 }
 
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
@@ -49,6 +115,14 @@ pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
 pub struct LoginRequest {
     username: String,
     password: String,
+    /// false: answer the token only, leaving the browser's session as it is (a manager
+    /// authorizing a void or return at a budtender's register).
+    #[serde(default = "yes")]
+    set_cookie: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,8 +143,11 @@ async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -
         stockade_store::StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password"),
         other => other.into(),
     })?;
+    if !req.set_cookie {
+        return Ok(Json(LoginResponse { token, user }).into_response());
+    }
     let cookie = format!("{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", crate::SESSION_COOKIE, stockade_store::auth::SESSION_ABSOLUTE_MS / 1000);
-    Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(LoginResponse { token, user })))
+    Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(LoginResponse { token, user })).into_response())
 }
 
 /// End the current session.
@@ -184,7 +261,11 @@ async fn count(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<C
     responses((status = 200, body = Receipt), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn sell(State(s): State<AppState>, Auth(a): Auth, headers: HeaderMap, ApiJson(req): ApiJson<SaleRequest>) -> ApiResult<Receipt> {
     let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_idempotency_key", "Idempotency-Key must be visible ASCII"))?.to_string()),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_idempotency_key", "Idempotency-Key must be visible ASCII"))?
+                .to_string(),
+        ),
         None => None,
     };
     Ok(Json(s.store.sell(&a, req, key).await?))

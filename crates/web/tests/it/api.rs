@@ -7,8 +7,11 @@ async fn a_cash_sale_gives_change_itemizes_hst_and_updates_stock_and_till() {
     let flower = app.product("F1", "dried", 3_500, 3_999, 10).await;
     let till = app.open_till("R1", 20_000).await;
     let (s, r) = app
-        .post("/api/sales", json!({"till_id": till, "lines": [{"product_id": flower, "quantity": 2}],
-            "customer": {"age_confirmed": true}, "tenders": [{"kind": "cash", "amount_minor": 10_000}]}))
+        .post(
+            "/api/sales",
+            json!({"till_id": till, "lines": [{"product_id": flower, "quantity": 2}],
+            "customer": {"age_confirmed": true}, "tenders": [{"kind": "cash", "amount_minor": 10_000}]}),
+        )
         .await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["subtotal_minor"], 7_998);
@@ -44,8 +47,11 @@ async fn sale_over_the_ontario_limit_is_refused_with_each_limit_and_its_excess_a
     let till = app.open_till("R1", 0).await;
     let before = app.journal_size().await;
     let (s, r) = app
-        .post("/api/sales", json!({"till_id": till, "lines": [{"product_id": flower, "quantity": 5}],
-            "customer": {"age_confirmed": false}, "tenders": [{"kind": "debit", "amount_minor": 1}]}))
+        .post(
+            "/api/sales",
+            json!({"till_id": till, "lines": [{"product_id": flower, "quantity": 5}],
+            "customer": {"age_confirmed": false}, "tenders": [{"kind": "debit", "amount_minor": 1}]}),
+        )
         .await;
     assert_eq!(s, 422, "{r}");
     assert_eq!(r["error"]["code"], "sale_refused");
@@ -95,8 +101,12 @@ async fn budtenders_sell_but_cannot_void_adjust_return_or_reprice() {
     let p = app.product("F1", "dried", 1_000, 1_000, 10).await;
     let till = app.open_till("R1", 0).await;
     let (s, sale) = app
-        .post_as(&bud, "/api/sales", json!({"till_id": till, "lines": [{"product_id": p, "quantity": 1}], "customer": {"age_confirmed": true},
-            "tenders": [{"kind": "cash", "amount_minor": 2_000}]}))
+        .post_as(
+            &bud,
+            "/api/sales",
+            json!({"till_id": till, "lines": [{"product_id": p, "quantity": 1}], "customer": {"age_confirmed": true},
+            "tenders": [{"kind": "cash", "amount_minor": 2_000}]}),
+        )
         .await;
     assert_eq!(s, 200, "{sale}");
     let sale_id = sale["sale_id"].as_str().unwrap();
@@ -126,14 +136,23 @@ async fn returns_refund_in_proportion_and_restock_only_when_asked() {
     let p = app.product("F1", "dried", 1_000, 1_000, 10).await;
     let till = app.open_till("R1", 10_000).await;
     let (_, sale) = app
-        .post("/api/sales", json!({"till_id": till, "lines": [{"product_id": p, "quantity": 3}], "customer": {"age_confirmed": true},
-            "tenders": [{"kind": "cash", "amount_minor": 3_390}]}))
+        .post(
+            "/api/sales",
+            json!({"till_id": till, "lines": [{"product_id": p, "quantity": 3}], "customer": {"age_confirmed": true},
+            "tenders": [{"kind": "cash", "amount_minor": 3_390}]}),
+        )
         .await;
     let sale_id = sale["sale_id"].as_str().unwrap();
-    let (s, r) = app.post(&format!("/api/sales/{sale_id}/returns"), json!({"till_id": till, "lines": [{"line": 0, "quantity": 1, "restock": true}], "reason": "sealed, unwanted"})).await;
+    let (s, r) = app
+        .post(
+            &format!("/api/sales/{sale_id}/returns"),
+            json!({"till_id": till, "lines": [{"line": 0, "quantity": 1, "restock": true}], "reason": "sealed, unwanted"}),
+        )
+        .await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["refund_minor"], 1_130);
-    let (_, r) = app.post(&format!("/api/sales/{sale_id}/returns"), json!({"till_id": till, "lines": [{"line": 0, "quantity": 2}], "reason": "defective"})).await;
+    let (_, r) =
+        app.post(&format!("/api/sales/{sale_id}/returns"), json!({"till_id": till, "lines": [{"line": 0, "quantity": 2}], "reason": "defective"})).await;
     assert_eq!(r["refund_minor"], 2_260);
     let (_, prod) = app.get(&format!("/api/products/{p}")).await;
     assert_eq!(prod["on_hand"], 8, "one restocked, two destroyed");
@@ -149,7 +168,12 @@ async fn receiving_counting_and_adjusting_keep_stock_and_variance_exact() {
     let p = app.product("C1", "concentrate", 1_000, 3_000, 5).await;
     let (s, r) = app.post("/api/stock/receive", json!({"supplier": "Acme", "document": "MAN-7", "lines": [{"product_id": p, "quantity": 7, "lot_code": "L2", "package_tag": "1A4FF0300000029000000002"}]})).await;
     assert_eq!(s, 200, "{r}");
-    let (s, r) = app.post("/api/stock/receive", json!({"supplier": "Acme", "document": "MAN-8", "lines": [{"product_id": p, "quantity": 1, "package_tag": "1A4FF0300000029000000002"}]})).await;
+    let (s, r) = app
+        .post(
+            "/api/stock/receive",
+            json!({"supplier": "Acme", "document": "MAN-8", "lines": [{"product_id": p, "quantity": 1, "package_tag": "1A4FF0300000029000000002"}]}),
+        )
+        .await;
     assert_eq!((s, r["error"]["code"].as_str()), (409, Some("duplicate_package_tag")));
     let (s, r) = app.post("/api/stock/count", json!({"lines": [{"product_id": p, "counted": 10}]})).await;
     assert_eq!(s, 200, "{r}");
@@ -161,8 +185,11 @@ async fn receiving_counting_and_adjusting_keep_stock_and_variance_exact() {
     // Washington itemizes its excise separately.
     let till = app.open_till("R1", 0).await;
     let (s, sale) = app
-        .post("/api/sales", json!({"till_id": till, "lines": [{"product_id": p, "quantity": 1}], "customer": {"age_confirmed": true},
-            "tenders": [{"kind": "cash", "amount_minor": 5_000}]}))
+        .post(
+            "/api/sales",
+            json!({"till_id": till, "lines": [{"product_id": p, "quantity": 1}], "customer": {"age_confirmed": true},
+            "tenders": [{"kind": "cash", "amount_minor": 5_000}]}),
+        )
         .await;
     assert_eq!(s, 200, "{sale}");
     assert_eq!(sale["taxes"][0]["tax_id"], "excise");
@@ -231,7 +258,8 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
             }
             operations += 1;
             let url = format!("{}{}", app.base, path.replace('{', "x").replace('}', ""));
-            let req = app.client.request(method.to_uppercase().parse().unwrap(), url).bearer_auth(&app.token).header("content-type", "application/json").body("{}");
+            let req =
+                app.client.request(method.to_uppercase().parse().unwrap(), url).bearer_auth(&app.token).header("content-type", "application/json").body("{}");
             let r = req.send().await.unwrap();
             let body: Value = r.json().await.unwrap_or(Value::Null);
             assert_ne!(body["error"]["message"], "no such route", "{method} {path} is documented but not served");
@@ -240,10 +268,36 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
     // And every served route is documented: the router is built from the same registrations.
     let (router_doc_paths, served) = {
         let (_, doc) = stockade_web::api_router();
-        let n: usize = doc.paths.paths.values().map(|i| [i.get.is_some(), i.post.is_some(), i.put.is_some(), i.delete.is_some()].iter().filter(|b| **b).count()).sum();
+        let n: usize =
+            doc.paths.paths.values().map(|i| [i.get.is_some(), i.post.is_some(), i.put.is_some(), i.delete.is_some()].iter().filter(|b| **b).count()).sum();
         (doc.paths.paths.len(), n)
     };
     assert_eq!(router_doc_paths, paths.len());
     assert_eq!(served, operations);
     assert!(operations >= 23, "{operations}");
+}
+
+#[tokio::test]
+async fn a_cart_quote_meters_each_limit_and_names_the_excess_without_recording_anything() {
+    let app = spawn_app("CA-ON").await;
+    let flower = app.product("F1", "dried", 7_000, 5_000, 10).await;
+    let before = app.journal_size().await;
+    let (s, q) = app.post("/api/cart/quote", json!({"lines": [{"product_id": flower, "quantity": 2}]})).await;
+    assert_eq!(s, 200, "{q}");
+    // Two 7 g units at 50.00 each.
+    assert_eq!(q["subtotal_minor"], 10_000);
+    assert_eq!(q["tax_minor"], 1_300, "13 % HST");
+    let dried = q["limits"].as_array().unwrap().iter().find(|l| l["limit_id"] == "dried_equivalent").unwrap().clone();
+    assert_eq!((dried["used"].as_i64(), dried["max"].as_i64()), (Some(14_000), Some(30_000)), "{q}");
+    assert!(q["violations"].as_array().unwrap().is_empty());
+
+    let (_, over) = app.post("/api/cart/quote", json!({"lines": [{"product_id": flower, "quantity": 11}]})).await;
+    let v = over["violations"].as_array().unwrap();
+    assert_eq!(v.len(), 1, "{over}");
+    assert_eq!((v[0]["limit_id"].as_str(), v[0]["excess"].as_i64()), (Some("dried_equivalent"), Some(47_000)), "77 g against 30 g");
+    assert_eq!(over["short"], json!([flower]), "11 wanted, 10 on hand: {over}");
+
+    let (s, bad) = app.post("/api/cart/quote", json!({"lines": [{"product_id": "nope", "quantity": 1}]})).await;
+    assert_eq!((s, bad["error"]["code"].as_str()), (422, Some("unknown_product")));
+    assert_eq!(app.journal_size().await, before, "a quote records nothing");
 }

@@ -21,7 +21,14 @@ async fn bad_requests_get_stable_codes_and_leave_the_journal_untouched() {
         ("not an object", "[1,2,3]".into(), 422, "invalid_request"),
         ("wrong type", with(&|v| v["lines"][0]["quantity"] = json!("two")), 422, "invalid_request"),
         ("fractional quantity", with(&|v| v["lines"][0]["quantity"] = json!(1.5)), 422, "invalid_request"),
-        ("missing field", with(&|v| { v.as_object_mut().unwrap().remove("customer"); }), 422, "invalid_request"),
+        (
+            "missing field",
+            with(&|v| {
+                v.as_object_mut().unwrap().remove("customer");
+            }),
+            422,
+            "invalid_request",
+        ),
         ("huge body", huge, 413, "body_too_large"),
         ("zero quantity", with(&|v| v["lines"][0]["quantity"] = json!(0)), 422, "invalid_quantity"),
         ("negative quantity", with(&|v| v["lines"][0]["quantity"] = json!(-3)), 422, "invalid_quantity"),
@@ -39,7 +46,15 @@ async fn bad_requests_get_stable_codes_and_leave_the_journal_untouched() {
     ];
     let before = app.journal_size().await;
     for (name, body, status, code) in cases {
-        let r = app.client.post(format!("{}/api/sales", app.base)).bearer_auth(&app.token).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = app
+            .client
+            .post(format!("{}/api/sales", app.base))
+            .bearer_auth(&app.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let got = r.status().as_u16();
         let v: Value = r.json().await.unwrap_or_else(|e| panic!("{name}: body is not JSON: {e}"));
         assert_eq!((got, v["error"]["code"].as_str().unwrap_or("")), (status, code), "{name}: {v}");
@@ -59,7 +74,12 @@ async fn other_routes_reject_bad_input_with_json_errors_too() {
         ("/api/products", json!({"sku": "", "name": "", "class": "dried", "tax_class": "cannabis"}), 422, "invalid_product"),
         ("/api/products", json!({"sku": "F1", "name": "dup", "class": "non_cannabis", "tax_class": "general"}), 409, "duplicate_sku"),
         ("/api/products", json!({"sku": "X", "name": "x", "class": "moon_rock", "tax_class": "cannabis"}), 422, "invalid_request"),
-        ("/api/products", json!({"sku": "X", "name": "x 1g", "class": "dried", "net_weight_mg": 1000, "tax_class": "cannabis", "gtin": "123"}), 422, "invalid_product"),
+        (
+            "/api/products",
+            json!({"sku": "X", "name": "x 1g", "class": "dried", "net_weight_mg": 1000, "tax_class": "cannabis", "gtin": "123"}),
+            422,
+            "invalid_product",
+        ),
         ("/api/stock/receive", json!({"supplier": "s", "document": "d", "lines": [{"product_id": p, "quantity": -1}]}), 422, "invalid_quantity"),
         ("/api/stock/receive", json!({"supplier": "s", "document": "d", "lines": [{"product_id": "nope", "quantity": 1}]}), 422, "unknown_product"),
         ("/api/stock/receive", json!({"supplier": "", "document": "d", "lines": [{"product_id": p, "quantity": 1}]}), 422, "invalid_request"),

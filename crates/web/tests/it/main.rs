@@ -71,7 +71,10 @@ impl TestApp {
         let id = body["id"].as_str().unwrap().to_string();
         if stock > 0 {
             let (s, body) = self
-                .post("/api/stock/receive", json!({"supplier": "OCS", "document": format!("INV-{sku}"), "lines": [{"product_id": id, "quantity": stock, "lot_code": "L1"}]}))
+                .post(
+                    "/api/stock/receive",
+                    json!({"supplier": "OCS", "document": format!("INV-{sku}"), "lines": [{"product_id": id, "quantity": stock, "lot_code": "L1"}]}),
+                )
                 .await;
             assert_eq!(s, 200, "{body}");
         }

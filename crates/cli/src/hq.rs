@@ -1,0 +1,323 @@
+//! `stockade hq …`: head office on SQLite (default, `DIR/hq.db`) or PostgreSQL (`--database`).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use stockade_hq::db::Db;
+use stockade_hq::Hq;
+
+#[derive(Args, Clone)]
+pub struct Where {
+    /// HQ's folder: its key file (mode 0600) and, without --database, its SQLite file.
+    #[arg(long)]
+    data: PathBuf,
+    /// Store on PostgreSQL instead, e.g. postgres://user@host/db
+    #[arg(long, env = "STOCKADE_HQ_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum HqCmd {
+    /// Create HQ: its signing key, its database and an operator token.
+    Init {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long, default_value = "Head office")]
+        name: String,
+    },
+    /// Serve HQ's API (stores push here).
+    Serve {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// How far a store's clock may be from HQ's before its requests are refused.
+        #[arg(long, default_value_t = stockade_sync::DEFAULT_MAX_SKEW_MS)]
+        max_clock_skew_ms: i64,
+    },
+    /// Add a retailer (a chain of stores).
+    AddRetailer {
+        #[command(flatten)]
+        at: Where,
+        /// Short id: a-z, 0-9 and '-'.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Register a store's public key under a retailer; prints its one-time enrolment code.
+    AddStore {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        retailer: String,
+        /// The store's public key (`stockade store status` prints it).
+        #[arg(long)]
+        public_key: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Publish catalog and price updates (a catalog CSV, as `store import-products` reads) to
+    /// every store of a retailer. Nothing is published if any row is bad.
+    PublishCatalog {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        retailer: String,
+        file: PathBuf,
+    },
+    /// Per store: entries held, lag, last contact, integrity; then recent alerts.
+    Status {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Check every journal, signature, co-signature and derived row. Exit 0 intact, 1 not.
+    Verify {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Write a self-verifying backup of HQ's own journal (retailers, stores, keys), and with
+    /// --store, of that store's journal as HQ holds it.
+    Backup {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        store: Option<String>,
+    },
+    /// Rebuild HQ's database from HQ's journal backup and the stores' journal backups, checking
+    /// every signature again, then print head hashes and table digests. On SQLite the old file
+    /// is replaced only when the rebuild succeeded; with --database, point it at an empty database.
+    Rebuild {
+        #[command(flatten)]
+        at: Where,
+        /// HQ's journal backup (`stockade hq backup`).
+        #[arg(long)]
+        hq_journal: PathBuf,
+        /// Store journal backups (`stockade backup` on the store, or `stockade hq backup --store`).
+        #[arg(long = "store", num_args = 1..)]
+        stores: Vec<PathBuf>,
+        /// Running store nodes to pull journals from (HQ signs the requests with its key).
+        #[arg(long = "from-store", num_args = 1..)]
+        from_stores: Vec<String>,
+    },
+    /// Reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+}
+
+#[derive(Subcommand)]
+pub enum ReportCmd {
+    /// The wholesaler's daily sales-and-inventory report, per store × product.
+    Daily {
+        #[command(flatten)]
+        at: Where,
+        /// Store-local date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        #[arg(long)]
+        retailer: Option<String>,
+        /// Write CSV here (default: standard output).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Also write JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+fn connect(at: &Where) -> Result<Db> {
+    match &at.database {
+        Some(url) => Db::connect_postgres(url).context("cannot connect to PostgreSQL"),
+        None => {
+            std::fs::create_dir_all(&at.data).with_context(|| format!("cannot create {}", at.data.display()))?;
+            Db::open_sqlite(&at.data.join(stockade_hq::DB_FILE)).context("cannot open HQ's SQLite file")
+        }
+    }
+}
+
+pub fn open(at: &Where) -> Result<Hq> {
+    Hq::open(&at.data, connect(at)?, stockade_hq::system_clock()).with_context(|| format!("cannot open HQ in {}", at.data.display()))
+}
+
+/// A journal pulled from a store, in the form `rebuild` reads (it re-checks everything).
+fn pulled_backup(page: stockade_sync::JournalPage) -> Result<stockade_journal::backup::Backup> {
+    let entries: Vec<(u64, Vec<u8>)> = page.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect();
+    let first = entries.first().context("no entries")?;
+    let env = stockade_journal::Envelope::decode(&first.1).context("entry 1 is unreadable")?;
+    let public_key = match &env.event {
+        stockade_journal::Event::StoreInitialized { public_key, .. } => public_key.clone(),
+        _ => bail!("entry 1 does not initialize a store"),
+    };
+    let mut head = stockade_journal::GENESIS;
+    for (_, b) in &entries {
+        head = stockade_journal::chain_hash(&head, b);
+    }
+    let header =
+        stockade_journal::backup::Header { format: stockade_journal::backup::FORMAT.into(), journal: "store".into(), id: env.store, public_key, created_ms: 0 };
+    Ok(stockade_journal::backup::Backup { header, entries, checkpoints: page.checkpoints, head })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn run(cmd: HqCmd) -> Result<i32> {
+    match cmd {
+        HqCmd::Init { at, name } => {
+            let hq = Hq::init(&at.data, connect(&at)?, &name, stockade_hq::system_clock())?;
+            let token = hq.create_operator_token()?;
+            println!("HQ {} created ({})", hq.hq_id(), hq.db().engine());
+            println!("HQ public key: {}", hq.public_key_hex());
+            println!("operator token: {token}  (shown once; for /hq/api/v1/status and reports)");
+            Ok(0)
+        }
+        HqCmd::Serve { at, listen, max_clock_skew_ms } => {
+            let hq = Arc::new(open(&at)?);
+            let rt = super::runtime()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+                println!("HQ {} listening on http://{} ({})", hq.hq_id(), listener.local_addr()?, hq.db().engine());
+                use std::io::Write;
+                std::io::stdout().flush()?;
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                stockade_web::hq::serve_hq(hq, max_clock_skew_ms, listener, shutdown).await.context("server stopped")
+            })?;
+            Ok(0)
+        }
+        HqCmd::AddRetailer { at, id, name } => {
+            open(&at)?.add_retailer(&id, &name)?;
+            println!("retailer '{id}' added");
+            Ok(0)
+        }
+        HqCmd::AddStore { at, retailer, public_key, name } => {
+            let code = open(&at)?.add_store(&retailer, &public_key, &name)?;
+            println!("store '{name}' registered under '{retailer}'");
+            println!("enrolment code: {code}  (one store, shown once)");
+            println!("on the store: stockade store enroll --data DIR --hq URL --code {code}");
+            Ok(0)
+        }
+        HqCmd::PublishCatalog { at, retailer, file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let outcome = stockade_domain::catalog::parse_catalog_csv(&bytes)?;
+            if !outcome.errors.is_empty() {
+                for e in &outcome.errors {
+                    eprintln!("line {}: {}", e.line, e.reason);
+                }
+                bail!("nothing was published: {} bad rows", outcome.errors.len());
+            }
+            let n = outcome.products.len();
+            let seq = open(&at)?.publish_catalog(&retailer, outcome.products.into_iter().map(|(_, p)| p).collect())?;
+            println!("catalog update {seq} for '{retailer}' published: {n} products; stores apply it at their next sync");
+            Ok(0)
+        }
+        HqCmd::Status { at } => {
+            let hq = open(&at)?;
+            let v = serde_json::json!({ "hq_id": hq.hq_id(), "stores": hq.status()?, "alerts": hq.alerts(20)? });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        HqCmd::Verify { at } => {
+            let hq = open(&at)?;
+            match stockade_hq::verify::verify(&hq) {
+                Ok(r) => {
+                    println!(
+                        "intact: HQ journal {} entries; {} stores, {} entries, {} co-signed checkpoints, {} derived rows match",
+                        r.hq_entries, r.stores, r.entries, r.checkpoints, r.derived_rows
+                    );
+                    for (store, size, head) in r.heads {
+                        println!("  store {store}: {size} entries, head {head}");
+                    }
+                    Ok(0)
+                }
+                Err(Ok(finding)) => {
+                    println!("NOT INTACT: {finding}");
+                    Ok(1)
+                }
+                Err(Err(e)) => Err(e).context("verification could not run"),
+            }
+        }
+        HqCmd::Backup { at, out, store } => {
+            let hq = open(&at)?;
+            let bytes = match &store {
+                Some(id) => hq.backup_store(id)?,
+                None => hq.backup_hq_journal()?,
+            };
+            let b = stockade_journal::backup::decode(std::str::from_utf8(&bytes)?)?;
+            super::write_private(&out, std::str::from_utf8(&bytes)?)?;
+            println!(
+                "backup of {} journal {} written to {}: {} entries, head {}",
+                b.header.journal,
+                b.header.id,
+                out.display(),
+                b.entries.len(),
+                hex::encode(b.head)
+            );
+            Ok(0)
+        }
+        HqCmd::Rebuild { at, hq_journal, stores, from_stores } => {
+            let read = |p: &PathBuf| -> Result<stockade_journal::backup::Backup> {
+                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                stockade_journal::backup::decode(&text).with_context(|| format!("{} is not an intact backup", p.display()))
+            };
+            let hq_backup = read(&hq_journal)?;
+            let mut store_backups = stores.iter().map(read).collect::<Result<Vec<_>>>()?;
+            if !from_stores.is_empty() {
+                let key = stockade_journal::keyfile::read(&at.data.join(stockade_hq::KEY_FILE))?;
+                let rt = super::runtime()?;
+                for url in &from_stores {
+                    let page = rt.block_on(stockade_sync::fetch_store_journal(url, &key)).with_context(|| format!("cannot pull the journal of {url}"))?;
+                    store_backups.push(pulled_backup(page).with_context(|| format!("{url} returned no usable journal"))?);
+                }
+            }
+            let (db, tmp) = match &at.database {
+                Some(url) => (Db::connect_postgres(url).context("cannot connect to PostgreSQL")?, None),
+                None => {
+                    let tmp = at.data.join(format!("{}.rebuild", stockade_hq::DB_FILE));
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
+                    }
+                    (Db::open_sqlite(&tmp)?, Some(tmp))
+                }
+            };
+            let (hq, report) = stockade_hq::rebuild::rebuild(&at.data, db, &hq_backup, &store_backups, stockade_hq::system_clock())?;
+            let verified = stockade_hq::verify::verify(&hq);
+            drop(hq);
+            if let Err(e) = verified {
+                bail!("the rebuilt database does not verify: {e:?}");
+            }
+            if let Some(tmp) = tmp {
+                let target = at.data.join(stockade_hq::DB_FILE);
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+                }
+                std::fs::rename(&tmp, &target).with_context(|| format!("cannot move the rebuilt database to {}", target.display()))?;
+            }
+            println!("rebuilt: HQ journal {} entries", report.hq_entries);
+            for (store, size, head) in &report.stores {
+                println!("  store {store}: {size} entries, head {head}");
+            }
+            for (table, digest) in &report.digests {
+                println!("  digest {table}: {digest}");
+            }
+            Ok(0)
+        }
+        HqCmd::Report(ReportCmd::Daily { at, date, retailer, csv, json }) => {
+            let rows = open(&at)?.report_daily(&date, retailer.as_deref())?;
+            let text = stockade_hq::report::to_csv(&rows);
+            match csv {
+                Some(p) => write_file(&p, &text)?,
+                None => print!("{text}"),
+            }
+            if let Some(p) = json {
+                write_file(&p, &serde_json::to_string_pretty(&serde_json::json!({ "date": date, "rows": rows }))?)?;
+            }
+            eprintln!("{} rows", rows.len());
+            Ok(0)
+        }
+    }
+}

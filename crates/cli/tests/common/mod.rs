@@ -1,0 +1,155 @@
+//! Helpers shared by the tests that run the real `stockade` binary.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stockade");
+pub const PASSWORD: &str = "torture test password";
+
+pub fn stockade(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).env("STOCKADE_MANAGER_PASSWORD", PASSWORD).env("RUST_LOG", "error").output().unwrap()
+}
+
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A loopback address nobody listens on now, for a server that must come back on the same one.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// A server process that is killed when dropped, so a failing test leaves no server behind
+/// (one would hold the test harness's output pipe open and hang the run).
+pub struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the binary with `args` (which include `--listen`) and waits for its "listening on" line.
+pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("RUST_LOG", "error").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url =
+        line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("unexpected first line: {line}")).to_string();
+    (Server(child), url)
+}
+
+pub fn start_store(data: &Path, env: &[(&str, &str)]) -> (Server, String) {
+    serve(&["store", "serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0", "--sync-max-backoff-ms", "1000", "--sync-idle-ms", "200"], env)
+}
+
+/// Sale n: 1 to 3 units of a 12.99 product, paid by debit for the exact total with 13 % HST.
+pub fn sale_body(till: &str, product: &str, n: u64) -> Value {
+    let q = 1 + (n % 3) as i64;
+    let net = 1299 * q;
+    let total = net + (net * 13 + 50) / 100;
+    json!({"till_id": till, "lines": [{"product_id": product, "quantity": q}], "customer": {"age_confirmed": true},
+        "tenders": [{"kind": "debit", "amount_minor": total}]})
+}
+
+pub fn kill(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Runs the binary with extra environment and asserts it succeeded; returns its standard output.
+pub fn run_ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("STOCKADE_MANAGER_PASSWORD", PASSWORD).env("RUST_LOG", "error");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// HQ (retailer `acme`) and a store with the demo catalog and `quantity` units of each product,
+/// registered under `acme`; `code` enrols it.
+pub struct Pair {
+    pub store_dir: std::path::PathBuf,
+    pub hq_dir: std::path::PathBuf,
+    pub code: String,
+    pub hq_public_key: String,
+    pub operator_token: String,
+}
+
+impl Pair {
+    pub fn s(&self) -> &str {
+        self.store_dir.to_str().unwrap()
+    }
+    pub fn h(&self) -> &str {
+        self.hq_dir.to_str().unwrap()
+    }
+}
+
+pub fn hq_and_store(root: &Path, jurisdiction: &str, quantity: &str, env: &[(&str, &str)]) -> Pair {
+    let (store_dir, hq_dir) = (root.join("store"), root.join("hq"));
+    let (s, h) = (store_dir.to_str().unwrap(), hq_dir.to_str().unwrap());
+    let init = run_ok(&["hq", "init", "--data", h], env);
+    let hq_public_key = init.lines().find_map(|l| l.strip_prefix("HQ public key: ")).unwrap().to_string();
+    let operator_token = init.lines().find_map(|l| l.strip_prefix("operator token: ")).unwrap().split_whitespace().next().unwrap().to_string();
+    run_ok(&["hq", "add-retailer", "--data", h, "--id", "acme", "--name", "Acme"], env);
+    run_ok(&["store", "init", "--data", s, "--jurisdiction", jurisdiction, "--name", "Queen St"], env);
+    run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], env);
+    run_ok(&["store", "receive-all", "--data", s, "--quantity", quantity], env);
+    let status: Value = serde_json::from_str(&run_ok(&["store", "status", "--data", s], env)).unwrap();
+    let pk = status["public_key"].as_str().unwrap().to_string();
+    let added = run_ok(&["hq", "add-store", "--data", h, "--retailer", "acme", "--public-key", &pk, "--name", "Queen St"], env);
+    let code = added.lines().find_map(|l| l.strip_prefix("enrolment code: ")).unwrap().split_whitespace().next().unwrap().to_string();
+    Pair { store_dir, hq_dir, code, hq_public_key, operator_token }
+}
+
+pub fn login(client: &reqwest::blocking::Client, url: &str) -> String {
+    let v: Value = client.post(format!("{url}/api/login")).json(&json!({"username": "manager", "password": PASSWORD})).send().unwrap().json().unwrap();
+    v["token"].as_str().unwrap_or_else(|| panic!("login: {v}")).to_string()
+}
+
+/// Opens a till on register R1 and finds the product sold by `sale_body`: (till, product).
+pub fn till_and_product(client: &reqwest::blocking::Client, url: &str, token: &str) -> (String, String) {
+    let products: Value = client.get(format!("{url}/api/products?q=Blue%20Dream%201g")).bearer_auth(token).send().unwrap().json().unwrap();
+    let till: Value =
+        client.post(format!("{url}/api/tills")).bearer_auth(token).json(&json!({"register": "R1", "float_minor": 0})).send().unwrap().json().unwrap();
+    (till["till_id"].as_str().unwrap().to_string(), products[0]["product_id"].as_str().unwrap().to_string())
+}
+
+/// Polls the store's status until HQ has acknowledged everything.
+pub fn wait_caught_up(client: &reqwest::blocking::Client, url: &str, token: &str, limit: std::time::Duration) {
+    let since = std::time::Instant::now();
+    loop {
+        let st: Value = client.get(format!("{url}/api/status")).bearer_auth(token).send().unwrap().json().unwrap();
+        if st["unreplicated_entries"] == 0 {
+            return;
+        }
+        assert!(since.elapsed() < limit, "the store did not catch up: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,631 @@
+//! Head office: the registry of retailers and stores (HQ's own signed journal), ingest of store
+//! journals with co-signed checkpoints, derived reporting tables, verification and rebuild.
+//! Storage is SQLite (embedded default) or PostgreSQL through [`db::Db`]; the logic is written
+//! once. No HTTP here: `stockade-web` serves it.
+
+pub mod db;
+pub mod project;
+pub mod rebuild;
+pub mod report;
+pub mod schema;
+pub mod verify;
+
+use db::{Db, DbError, Tx, Val};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use project::StoreCtx;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+use stockade_journal::hq_event::{HqEnvelope, HqEvent};
+use stockade_journal::{chain_hash, ChainVerifier, Checkpoint, Hash, SignedCheckpoint, StoredEntry, FORMAT_VERSION, GENESIS};
+
+pub const KEY_FILE: &str = "hq.key";
+pub const DB_FILE: &str = "hq.db";
+/// Most entries HQ accepts in one batch.
+pub const MAX_BATCH_ENTRIES: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HqError {
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{what} '{id}' does not exist")]
+    NotFound { what: &'static str, id: String },
+    /// The request conflicts with HQ's state; `hq_size` tells a pushing store where HQ is.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, hq_size: Option<u64> },
+    /// Refused as forged or inconsistent with what the store signed before; raised as an alert.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Io(String),
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> HqError {
+    HqError::Invalid { code, message: message.into() }
+}
+
+/// An entry as it travels: its sequence number and exact bytes.
+pub type EntryBytes = (u64, Vec<u8>);
+
+/// A catalog publication for a store: (HQ seq, retailer seq, exact bytes, HQ's signature hex).
+pub type SignedPublication = (u64, u64, Vec<u8>, String);
+
+pub type NowMs = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> NowMs {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}
+
+pub struct Hq {
+    db: Db,
+    key: SigningKey,
+    hq_id: String,
+    now: NowMs,
+}
+
+/// What a store learns when it enrols.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub hq_id: String,
+    pub retailer_id: String,
+    pub hq_public_key: String,
+    /// Entries of this store HQ already holds (non-zero when a store re-enrols).
+    pub hq_size: u64,
+}
+
+/// HQ's answer to an accepted batch: its head for the store and its co-signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAck {
+    pub size: u64,
+    pub head: String,
+    pub hq_signature: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreStatus {
+    pub retailer_id: String,
+    pub store_id: String,
+    pub name: String,
+    pub public_key: String,
+    pub enrolled: bool,
+    /// Entries HQ holds.
+    pub size: u64,
+    /// The store's own head at its last contact.
+    pub reported_size: u64,
+    pub lag: u64,
+    pub last_contact_ms: Option<i64>,
+    /// "ok", or why the store needs attention (forged or forked batches).
+    pub integrity: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alert {
+    pub at_ms: i64,
+    pub retailer_id: String,
+    pub store_id: String,
+    pub kind: String,
+    pub message: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub fn code_hash(code: &str) -> String {
+    hex::encode(Sha256::digest(code.trim().to_ascii_lowercase().replace('-', "").as_bytes()))
+}
+
+fn hash32(v: &Val, what: &str) -> Result<Hash, HqError> {
+    v.b().and_then(|b| b.try_into().ok()).ok_or_else(|| HqError::Corrupt(format!("{what}: hash is not 32 bytes")))
+}
+
+fn valid_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 40 && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Hq {
+    /// Creates HQ: its key file in `dir` (mode 0600), the schema in `db` and the first entry.
+    pub fn init(dir: &Path, db: Db, name: &str, now: NowMs) -> Result<Hq, HqError> {
+        if name.trim().is_empty() || name.len() > 120 {
+            return Err(invalid("invalid_name", "an HQ name of 1 to 120 characters is required"));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| HqError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        create_schema(&db)?;
+        let existing = db.tx(|tx| tx.one("SELECT COUNT(*) FROM hq_journal", &[]))?;
+        if existing.and_then(|r| r[0].i()).unwrap_or(0) > 0 {
+            return Err(HqError::Conflict { code: "already_initialized", message: "this database already holds an HQ".into(), hq_size: None });
+        }
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let key = SigningKey::from_bytes(&seed);
+        stockade_journal::keyfile::write(&dir.join(KEY_FILE), &key).map_err(|e| HqError::Io(e.to_string()))?;
+        let hq_id = uuid::Uuid::new_v4().to_string();
+        let hq = Hq { db, key, hq_id: hq_id.clone(), now };
+        let public_key = hq.public_key_hex();
+        hq.append_hq("system", vec![HqEvent::HqInitialized { hq_id, name: name.trim().to_string(), public_key }])?;
+        Ok(hq)
+    }
+
+    /// Opens HQ; refuses when the key does not match the database's HQ.
+    pub fn open(dir: &Path, db: Db, now: NowMs) -> Result<Hq, HqError> {
+        let key = stockade_journal::keyfile::read(&dir.join(KEY_FILE)).map_err(|e| HqError::Io(e.to_string()))?;
+        create_schema(&db)?;
+        let first = db.tx(|tx| tx.one("SELECT bytes FROM hq_journal WHERE seq = 1", &[]))?;
+        let env = first
+            .and_then(|r| r[0].b().map(HqEnvelope::decode))
+            .ok_or_else(|| HqError::Io("this database holds no HQ: run `stockade hq init` first".into()))?
+            .map_err(|e| HqError::Corrupt(format!("HQ journal entry 1 is unreadable: {e}")))?;
+        let HqEvent::HqInitialized { hq_id, public_key, .. } = env.event else {
+            return Err(HqError::Corrupt("HQ journal entry 1 is not the initialization".into()));
+        };
+        if public_key != hex::encode(key.verifying_key().to_bytes()) {
+            return Err(HqError::Io(format!("{} is not the key of this HQ's database", dir.join(KEY_FILE).display())));
+        }
+        Ok(Hq { db, key, hq_id, now })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn hq_id(&self) -> &str {
+        &self.hq_id
+    }
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().to_bytes())
+    }
+    pub fn now_ms(&self) -> i64 {
+        (self.now)()
+    }
+
+    /// Appends entries to HQ's own journal, applies them, and re-signs HQ's head, in one transaction.
+    fn append_hq(&self, actor: &str, events: Vec<HqEvent>) -> Result<u64, HqError> {
+        let at_ms = self.now_ms();
+        self.db.tx(|tx| {
+            let last = tx.one("SELECT seq, hash FROM hq_journal ORDER BY seq DESC LIMIT 1", &[])?;
+            let (mut seq, mut head) = match last {
+                Some(r) => (r[0].i().unwrap_or(0) as u64, hash32(&r[1], "HQ journal head")?),
+                None => (0, GENESIS),
+            };
+            for event in events {
+                seq += 1;
+                let env = HqEnvelope { v: FORMAT_VERSION, hq: self.hq_id.clone(), seq, at_ms, actor: actor.to_string(), event };
+                let bytes = env.encode();
+                head = chain_hash(&head, &bytes);
+                tx.exec(
+                    "INSERT INTO hq_journal (seq, at_ms, kind, bytes, hash) VALUES ($1, $2, $3, $4, $5)",
+                    &[seq.into(), at_ms.into(), env.event.kind().into(), Val::B(bytes), Val::B(head.to_vec())],
+                )?;
+                project::apply_hq(tx, &env)?;
+            }
+            let cp = Checkpoint { store_id: self.hq_id.clone(), size: seq, head };
+            let sig = cp.sign(&self.key);
+            tx.exec("DELETE FROM hq_head", &[])?;
+            tx.exec("INSERT INTO hq_head (id, size, hash, signature) VALUES (1, $1, $2, $3)", &[seq.into(), Val::B(head.to_vec()), Val::B(sig.to_vec())])?;
+            Ok(seq)
+        })
+    }
+
+    pub fn add_retailer(&self, retailer_id: &str, name: &str) -> Result<(), HqError> {
+        if !valid_id(retailer_id) {
+            return Err(invalid("invalid_retailer_id", "a retailer id is 1 to 40 characters of a-z, 0-9 and '-'"));
+        }
+        if name.trim().is_empty() || name.len() > 120 {
+            return Err(invalid("invalid_name", "a retailer name of 1 to 120 characters is required"));
+        }
+        let exists = self.db.tx(|tx| tx.one("SELECT 1 FROM retailers WHERE retailer_id = $1", &[retailer_id.into()]))?;
+        if exists.is_some() {
+            return Err(HqError::Conflict { code: "retailer_exists", message: format!("retailer '{retailer_id}' already exists"), hq_size: None });
+        }
+        self.append_hq("operator", vec![HqEvent::RetailerAdded { retailer_id: retailer_id.into(), name: name.trim().into() }])?;
+        Ok(())
+    }
+
+    /// Registers a store's public key under a retailer; returns its one-time enrolment code
+    /// (128 random bits). Only the code's hash is kept.
+    pub fn add_store(&self, retailer_id: &str, public_key: &str, name: &str) -> Result<String, HqError> {
+        let public_key = public_key.trim().to_ascii_lowercase();
+        if stockade_journal::verifying_key_from_hex(&public_key).is_none() {
+            return Err(invalid("invalid_public_key", "the store's public key is 64 hex digits (see `stockade store status`)"));
+        }
+        if name.trim().is_empty() || name.len() > 120 {
+            return Err(invalid("invalid_name", "a store name of 1 to 120 characters is required"));
+        }
+        let (retailer, taken) = self.db.tx(|tx| {
+            let r = tx.one("SELECT 1 FROM retailers WHERE retailer_id = $1", &[retailer_id.into()])?;
+            let k = tx.one("SELECT retailer_id FROM stores WHERE public_key = $1", &[(&public_key).into()])?;
+            Ok::<_, HqError>((r.is_some(), k.is_some()))
+        })?;
+        if !retailer {
+            return Err(HqError::NotFound { what: "retailer", id: retailer_id.into() });
+        }
+        if taken {
+            return Err(HqError::Conflict { code: "key_registered", message: "this public key is already registered".into(), hq_size: None });
+        }
+        let code = random_hex(16);
+        let code = format!("{}-{}-{}-{}", &code[0..8], &code[8..16], &code[16..24], &code[24..32]);
+        self.append_hq(
+            "operator",
+            vec![HqEvent::StoreRegistered { retailer_id: retailer_id.into(), public_key, name: name.trim().into(), code_hash: code_hash(&code) }],
+        )?;
+        Ok(code)
+    }
+
+    /// A store presents its enrolment code. The caller has already checked that the request
+    /// was signed by `public_key`.
+    pub fn enroll(&self, code: &str, store_id: &str, public_key: &str) -> Result<Enrolment, HqError> {
+        use subtle::ConstantTimeEq;
+        let row = self.db.tx(|tx| tx.one("SELECT retailer_id, code_hash, store_id FROM stores WHERE public_key = $1", &[public_key.into()]))?;
+        let refused = || HqError::Refused { code: "enrolment_refused", message: "unknown key or wrong enrolment code".into() };
+        let row = row.ok_or_else(refused)?;
+        let (Some(retailer_id), Some(expected), Some(current)) = (row[0].t(), row[1].t(), row[2].t()) else {
+            return Err(HqError::Corrupt("stores row unreadable".into()));
+        };
+        if !bool::from(expected.as_bytes().ct_eq(code_hash(code).as_bytes())) {
+            return Err(refused());
+        }
+        if !current.is_empty() && current != store_id {
+            return Err(HqError::Conflict { code: "already_enrolled", message: "this key is already enrolled as another store".into(), hq_size: None });
+        }
+        let clash = self.db.tx(|tx| tx.one("SELECT public_key FROM stores WHERE store_id = $1 AND public_key <> $2", &[store_id.into(), public_key.into()]))?;
+        if clash.is_some() {
+            return Err(HqError::Conflict { code: "store_id_taken", message: "another key is enrolled with this store id".into(), hq_size: None });
+        }
+        let retailer_id = retailer_id.to_string();
+        if current.is_empty() {
+            self.append_hq(
+                "store",
+                vec![HqEvent::StoreEnrolled { retailer_id: retailer_id.clone(), public_key: public_key.into(), store_id: store_id.into() }],
+            )?;
+        }
+        let hq_size = self.head_of(&retailer_id, store_id)?.0;
+        Ok(Enrolment { hq_id: self.hq_id.clone(), retailer_id, hq_public_key: self.public_key_hex(), hq_size })
+    }
+
+    /// The enrolled store's retailer and key, for authenticating its requests.
+    pub fn store_key(&self, store_id: &str) -> Result<Option<(String, VerifyingKey)>, HqError> {
+        let row = self.db.tx(|tx| tx.one("SELECT retailer_id, public_key FROM stores WHERE store_id = $1", &[store_id.into()]))?;
+        Ok(row.and_then(|r| Some((r[0].t()?.to_string(), stockade_journal::verifying_key_from_hex(r[1].t()?)?))))
+    }
+
+    /// The enrolled store holding `public_key`.
+    pub fn store_id_of_key(&self, public_key: &str) -> Result<Option<String>, HqError> {
+        let row = self.db.tx(|tx| tx.one("SELECT store_id FROM stores WHERE public_key = $1 AND store_id <> ''", &[public_key.into()]))?;
+        Ok(row.and_then(|r| r[0].t().map(str::to_string)))
+    }
+
+    /// The registered (maybe not yet enrolled) key, for authenticating an enrolment request.
+    pub fn registered_key(&self, public_key: &str) -> Result<Option<VerifyingKey>, HqError> {
+        let row = self.db.tx(|tx| tx.one("SELECT public_key FROM stores WHERE public_key = $1", &[public_key.into()]))?;
+        Ok(row.and_then(|r| stockade_journal::verifying_key_from_hex(r[0].t()?)))
+    }
+
+    fn head_of(&self, retailer_id: &str, store_id: &str) -> Result<(u64, Hash), HqError> {
+        self.db.tx(|tx| head_in(tx, retailer_id, store_id))
+    }
+
+    fn alert(&self, retailer_id: &str, store_id: &str, kind: &str, message: &str) {
+        let at = self.now_ms();
+        tracing::warn!(retailer_id, store_id, kind, message, "store needs attention");
+        let r = self.db.tx(|tx| {
+            tx.exec(
+                "INSERT INTO alerts (at_ms, retailer_id, store_id, kind, message) VALUES ($1, $2, $3, $4, $5)",
+                &[at.into(), retailer_id.into(), store_id.into(), kind.into(), message.into()],
+            )?;
+            tx.exec(
+                "INSERT INTO contact (retailer_id, store_id, last_contact_ms, reported_size, attention) VALUES ($1, $2, $3, 0, $4)
+                 ON CONFLICT (retailer_id, store_id) DO UPDATE SET attention = excluded.attention",
+                &[retailer_id.into(), store_id.into(), at.into(), format!("{kind}: {message}").into()],
+            )?;
+            Ok::<_, HqError>(())
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, "cannot record alert");
+        }
+    }
+
+    /// Ingests a batch from an enrolled store (whose request signature the caller checked).
+    /// `entries` are `(seq, exact bytes)` in order, ending at the signed checkpoint's size.
+    /// Idempotent; a gap is refused with HQ's size; a fork or a bad signature is refused and
+    /// raised as an alert.
+    pub fn push(
+        &self,
+        store_id: &str,
+        entries: &[(u64, Vec<u8>)],
+        checkpoint: &Checkpoint,
+        store_signature: &[u8],
+        reported_size: u64,
+    ) -> Result<PushAck, HqError> {
+        if entries.len() > MAX_BATCH_ENTRIES {
+            return Err(invalid("batch_too_large", format!("a batch holds at most {MAX_BATCH_ENTRIES} entries")));
+        }
+        self.push_unbounded(store_id, entries, checkpoint, store_signature, reported_size)
+    }
+
+    /// [`Hq::push`] without the batch limit (rebuild replays long intervals in one go).
+    pub(crate) fn push_unbounded(
+        &self,
+        store_id: &str,
+        entries: &[(u64, Vec<u8>)],
+        checkpoint: &Checkpoint,
+        store_signature: &[u8],
+        reported_size: u64,
+    ) -> Result<PushAck, HqError> {
+        let (retailer_id, key) =
+            self.store_key(store_id)?.ok_or_else(|| HqError::Refused { code: "unknown_store", message: format!("store '{store_id}' is not enrolled") })?;
+        let refuse = |code: &'static str, message: String| {
+            self.alert(&retailer_id, store_id, code, &message);
+            HqError::Refused { code, message }
+        };
+        if checkpoint.store_id != store_id {
+            return Err(refuse("bad_checkpoint", "the checkpoint names another store".into()));
+        }
+        if !checkpoint.verify(&key, store_signature) {
+            return Err(refuse("bad_signature", format!("the checkpoint at size {} is not signed by the enrolled key", checkpoint.size)));
+        }
+        for (i, (seq, _)) in entries.iter().enumerate() {
+            if i > 0 && *seq != entries[i - 1].0 + 1 {
+                return Err(refuse("bad_batch", format!("entries are not consecutive at {seq}")));
+            }
+        }
+        if let Some((last, _)) = entries.last() {
+            if *last != checkpoint.size {
+                return Err(refuse("bad_batch", format!("the batch ends at entry {last} but its checkpoint is at size {}", checkpoint.size)));
+            }
+        }
+        let now = self.now_ms();
+        let outcome = self.db.tx(|tx| -> Result<Result<PushAck, (&'static str, String)>, HqError> {
+            let (size, _) = head_in(tx, &retailer_id, store_id)?;
+            let first = entries.first().map(|e| e.0).unwrap_or(checkpoint.size + 1);
+            if first > size + 1 {
+                return Err(HqError::Conflict { code: "gap", message: format!("HQ holds {size} entries; send from entry {}", size + 1), hq_size: Some(size) });
+            }
+            // Entries HQ already holds must be the very same bytes (else: a fork).
+            let prev = if first <= 1 { GENESIS } else { stored_hash(tx, &retailer_id, store_id, first - 1)? };
+            let mut chain = ChainVerifier::resume(store_id, first - 1, prev);
+            let mut ctx = StoreCtx::load(tx, &retailer_id, store_id)?;
+            let mut appended = 0u64;
+            for (seq, bytes) in entries {
+                let env = match stockade_journal::Envelope::decode(bytes) {
+                    Ok(env) => env,
+                    Err(e) => return Ok(Err(("bad_batch", format!("entry {seq} is unreadable: {e}")))),
+                };
+                let e = StoredEntry::seal(&env, chain.head());
+                if e.bytes != *bytes {
+                    return Ok(Err(("bad_batch", format!("entry {seq} is not in canonical form"))));
+                }
+                if let Err(err) = chain.push(&e) {
+                    return Ok(Err(("bad_batch", err.to_string())));
+                }
+                if *seq <= size {
+                    if stored_hash(tx, &retailer_id, store_id, *seq)? != e.hash {
+                        return Ok(Err(("fork", format!("entry {seq} differs from the entry HQ acknowledged: a forked history"))));
+                    }
+                    continue;
+                }
+                tx.exec(
+                    "INSERT INTO entries (retailer_id, store_id, seq, at_ms, kind, bytes, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        (&retailer_id).into(),
+                        store_id.into(),
+                        (*seq).into(),
+                        env.at_ms.into(),
+                        e.kind.as_str().into(),
+                        Val::B(e.bytes.clone()),
+                        Val::B(e.hash.to_vec()),
+                    ],
+                )?;
+                project::apply_store(tx, &mut ctx, &env)?;
+                appended += 1;
+            }
+            let cp_head = if entries.is_empty() {
+                if checkpoint.size > size {
+                    return Ok(Err(("bad_batch", "an empty batch must not claim entries HQ does not hold".into())));
+                }
+                if checkpoint.size == 0 {
+                    GENESIS
+                } else {
+                    stored_hash(tx, &retailer_id, store_id, checkpoint.size)?
+                }
+            } else {
+                chain.head()
+            };
+            if cp_head != checkpoint.head {
+                return Ok(Err(("bad_checkpoint", format!("the checkpoint at size {} does not match the entries' hash", checkpoint.size))));
+            }
+            let hq_sig = checkpoint.sign(&self.key);
+            if appended > 0 {
+                project::set_head(tx, &ctx, chain.size(), &chain.head())?;
+                let prev_size = tx
+                    .one(
+                        "SELECT size FROM checkpoints WHERE retailer_id = $1 AND store_id = $2 ORDER BY size DESC LIMIT 1",
+                        &[(&retailer_id).into(), store_id.into()],
+                    )?
+                    .and_then(|r| r[0].i())
+                    .unwrap_or(0);
+                tx.exec(
+                    "INSERT INTO checkpoints (retailer_id, store_id, size, prev_size, head, store_signature, hq_signature) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    &[
+                        (&retailer_id).into(),
+                        store_id.into(),
+                        checkpoint.size.into(),
+                        prev_size.into(),
+                        Val::B(checkpoint.head.to_vec()),
+                        Val::B(store_signature.to_vec()),
+                        Val::B(hq_sig.to_vec()),
+                    ],
+                )?;
+            }
+            tx.exec(
+                "INSERT INTO contact (retailer_id, store_id, last_contact_ms, reported_size, attention) VALUES ($1, $2, $3, $4, '')
+                 ON CONFLICT (retailer_id, store_id) DO UPDATE SET last_contact_ms = excluded.last_contact_ms, reported_size = excluded.reported_size",
+                &[(&retailer_id).into(), store_id.into(), now.into(), reported_size.max(size.max(chain.size())).into()],
+            )?;
+            Ok(Ok(PushAck { size: checkpoint.size, head: hex::encode(checkpoint.head), hq_signature: hex::encode(hq_sig) }))
+        })?;
+        outcome.map_err(|(code, message)| refuse(code, message))
+    }
+
+    /// Entries and co-signed checkpoints of one store, for restoring it or for backups.
+    pub fn journal(&self, store_id: &str, from: u64, limit: u64) -> Result<(Vec<EntryBytes>, Vec<SignedCheckpoint>), HqError> {
+        let (retailer_id, _) = self.store_key(store_id)?.ok_or_else(|| HqError::NotFound { what: "store", id: store_id.into() })?;
+        self.db.tx(|tx| {
+            let rows = tx.query(
+                "SELECT seq, bytes FROM entries WHERE retailer_id = $1 AND store_id = $2 AND seq >= $3 ORDER BY seq LIMIT $4",
+                &[(&retailer_id).into(), store_id.into(), from.into(), limit.min(10_000).into()],
+            )?;
+            let entries = rows.into_iter().filter_map(|r| Some((r[0].i()? as u64, r[1].b()?.to_vec()))).collect::<Vec<_>>();
+            let last = entries.last().map(|e| e.0).unwrap_or(0);
+            let cps = tx.query(
+                "SELECT size, head, store_signature, hq_signature FROM checkpoints WHERE retailer_id = $1 AND store_id = $2 AND size >= $3 AND size <= $4 ORDER BY size",
+                &[(&retailer_id).into(), store_id.into(), from.into(), last.into()],
+            )?;
+            let cps = cps
+                .into_iter()
+                .filter_map(|r| {
+                    Some(SignedCheckpoint { size: r[0].i()? as u64, head: hex::encode(r[1].b()?), signature: hex::encode(r[2].b()?), hq_signature: Some(hex::encode(r[3].b()?)) })
+                })
+                .collect();
+            Ok((entries, cps))
+        })
+    }
+
+    pub fn status(&self) -> Result<Vec<StoreStatus>, HqError> {
+        let rows = self.db.tx(|tx| {
+            tx.query(
+                "SELECT s.retailer_id, s.store_id, s.name, s.public_key, h.size, c.reported_size, c.last_contact_ms, c.attention
+                 FROM stores s
+                 LEFT JOIN store_heads h ON h.retailer_id = s.retailer_id AND h.store_id = s.store_id
+                 LEFT JOIN contact c ON c.retailer_id = s.retailer_id AND c.store_id = s.store_id
+                 ORDER BY s.retailer_id, s.name",
+                &[],
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let size = r[4].i().unwrap_or(0) as u64;
+                let reported = r[5].i().unwrap_or(0) as u64;
+                let attention = r[7].t().unwrap_or("").to_string();
+                StoreStatus {
+                    retailer_id: r[0].show(),
+                    store_id: r[1].show(),
+                    name: r[2].show(),
+                    public_key: r[3].show(),
+                    enrolled: !r[1].t().unwrap_or("").is_empty(),
+                    size,
+                    reported_size: reported,
+                    lag: reported.saturating_sub(size),
+                    last_contact_ms: r[6].i(),
+                    integrity: if attention.is_empty() { "ok".into() } else { attention },
+                }
+            })
+            .collect())
+    }
+
+    pub fn alerts(&self, limit: u64) -> Result<Vec<Alert>, HqError> {
+        let rows = self.db.tx(|tx| tx.query("SELECT at_ms, retailer_id, store_id, kind, message FROM alerts ORDER BY id DESC LIMIT $1", &[limit.into()]))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Alert { at_ms: r[0].i().unwrap_or(0), retailer_id: r[1].show(), store_id: r[2].show(), kind: r[3].show(), message: r[4].show() })
+            .collect())
+    }
+
+    /// Publishes catalog and price updates to every store of a retailer, as one entry of HQ's
+    /// journal. Products are matched by SKU at the stores.
+    pub fn publish_catalog(&self, retailer_id: &str, products: Vec<stockade_domain::catalog::ProductSpec>) -> Result<u64, HqError> {
+        if products.is_empty() || products.len() > 5000 {
+            return Err(invalid("invalid_catalog", "a publication holds 1 to 5,000 products"));
+        }
+        for p in &products {
+            p.validate().map_err(|f| {
+                invalid("invalid_product", format!("{}: {}", p.sku, f.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")))
+            })?;
+        }
+        let next = self.db.tx(|tx| {
+            if tx.one("SELECT 1 FROM retailers WHERE retailer_id = $1", &[retailer_id.into()])?.is_none() {
+                return Err(HqError::NotFound { what: "retailer", id: retailer_id.into() });
+            }
+            Ok(tx
+                .one("SELECT COALESCE(MAX(retailer_seq), 0) FROM publications WHERE retailer_id = $1", &[retailer_id.into()])?
+                .and_then(|r| r[0].i())
+                .unwrap_or(0) as u64
+                + 1)
+        })?;
+        self.append_hq("operator", vec![HqEvent::CatalogPublished { retailer_id: retailer_id.into(), retailer_seq: next, products }])?;
+        Ok(next)
+    }
+
+    /// Catalog publications for the store holding `public_key`, after `after`, each with HQ's
+    /// signature of the entry: (HQ seq, retailer seq, exact bytes, signature).
+    pub fn catalog_for(&self, public_key: &str, after: u64) -> Result<Vec<SignedPublication>, HqError> {
+        use ed25519_dalek::Signer;
+        let rows = self.db.tx(|tx| {
+            tx.query(
+                "SELECT p.hq_seq, p.retailer_seq, j.bytes FROM stores s JOIN publications p ON p.retailer_id = s.retailer_id
+                 JOIN hq_journal j ON j.seq = p.hq_seq
+                 WHERE s.public_key = $1 AND s.store_id <> '' AND p.retailer_seq > $2 ORDER BY p.retailer_seq LIMIT 100",
+                &[public_key.into(), after.into()],
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let (seq, rseq, bytes) = (r[0].i()? as u64, r[1].i()? as u64, r[2].b()?.to_vec());
+                let sig = hex::encode(self.key.sign(&stockade_journal::hq_event::entry_message(seq, &bytes)).to_bytes());
+                Some((seq, rseq, bytes, sig))
+            })
+            .collect())
+    }
+
+    /// A new operator token (256 random bits) for HQ's operator endpoints; only its hash is kept.
+    pub fn create_operator_token(&self) -> Result<String, HqError> {
+        let token = random_hex(32);
+        let now = self.now_ms();
+        self.db.tx(|tx| {
+            tx.exec("INSERT INTO operator_tokens (token_hash, created_ms) VALUES ($1, $2)", &[Val::B(Sha256::digest(token.as_bytes()).to_vec()), now.into()])
+        })?;
+        Ok(token)
+    }
+
+    /// Looks the token up by its SHA-256, so no comparison runs on the secret itself.
+    pub fn is_operator(&self, token: &str) -> Result<bool, HqError> {
+        let h = Sha256::digest(token.trim().as_bytes()).to_vec();
+        Ok(self.db.tx(|tx| tx.one("SELECT 1 FROM operator_tokens WHERE token_hash = $1", &[Val::B(h)]))?.is_some())
+    }
+
+    /// Clears a store's attention flag once an operator has looked at it.
+    pub fn acknowledge(&self, store_id: &str) -> Result<(), HqError> {
+        self.db.tx(|tx| tx.exec("UPDATE contact SET attention = '' WHERE store_id = $1", &[store_id.into()]))?;
+        Ok(())
+    }
+}
+
+pub(crate) fn create_schema(db: &Db) -> Result<(), HqError> {
+    let ddl = db.ddl(schema::SCHEMA);
+    db.tx(|tx| tx.batch(&ddl))?;
+    Ok(())
+}
+
+pub(crate) fn head_in(tx: &mut dyn Tx, retailer_id: &str, store_id: &str) -> Result<(u64, Hash), HqError> {
+    match tx.one("SELECT size, head FROM store_heads WHERE retailer_id = $1 AND store_id = $2", &[retailer_id.into(), store_id.into()])? {
+        Some(r) => Ok((r[0].i().unwrap_or(0) as u64, hash32(&r[1], "store head")?)),
+        None => Ok((0, GENESIS)),
+    }
+}
+
+fn stored_hash(tx: &mut dyn Tx, retailer_id: &str, store_id: &str, seq: u64) -> Result<Hash, HqError> {
+    let row = tx.one("SELECT hash FROM entries WHERE retailer_id = $1 AND store_id = $2 AND seq = $3", &[retailer_id.into(), store_id.into(), seq.into()])?;
+    let row = row.ok_or_else(|| HqError::Corrupt(format!("store {store_id}: entry {seq} is missing; run `stockade hq verify`")))?;
+    hash32(&row[0], "entry")
+}

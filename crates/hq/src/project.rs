@@ -1,0 +1,230 @@
+//! How journal entries change HQ's derived tables. The only code that writes them: ingest calls
+//! it as batches arrive, and `verify`/`rebuild` replay through it, so stored and replayed state
+//! cannot drift apart unseen. Reads no clock.
+
+use crate::db::{Tx, Val};
+use crate::HqError;
+use stockade_journal::hq_event::{HqEnvelope, HqEvent};
+use stockade_journal::{Envelope, Event, Hash};
+
+/// Applies one entry of HQ's own journal (the registry).
+pub fn apply_hq(tx: &mut dyn Tx, env: &HqEnvelope) -> Result<(), HqError> {
+    match &env.event {
+        HqEvent::HqInitialized { .. } => {}
+        HqEvent::RetailerAdded { retailer_id, name } => {
+            tx.exec("INSERT INTO retailers (retailer_id, name) VALUES ($1, $2)", &[retailer_id.into(), name.into()])?;
+        }
+        HqEvent::StoreRegistered { retailer_id, public_key, name, code_hash } => {
+            tx.exec(
+                "INSERT INTO stores (retailer_id, public_key, name, code_hash, store_id) VALUES ($1, $2, $3, $4, '')",
+                &[retailer_id.into(), public_key.into(), name.into(), code_hash.into()],
+            )?;
+        }
+        HqEvent::StoreEnrolled { retailer_id, public_key, store_id } => {
+            let n = tx.exec(
+                "UPDATE stores SET store_id = $1 WHERE retailer_id = $2 AND public_key = $3",
+                &[store_id.into(), retailer_id.into(), public_key.into()],
+            )?;
+            if n != 1 {
+                return Err(HqError::Corrupt(format!("HQ journal entry {}: enrols an unregistered key", env.seq)));
+            }
+        }
+        HqEvent::CatalogPublished { retailer_id, retailer_seq, products } => {
+            tx.exec(
+                "INSERT INTO publications (retailer_id, retailer_seq, hq_seq, products) VALUES ($1, $2, $3, $4)",
+                &[retailer_id.into(), (*retailer_seq).into(), env.seq.into(), (products.len() as u64).into()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What ingest knows about the store whose entries it applies.
+pub struct StoreCtx {
+    pub retailer_id: String,
+    pub store_id: String,
+    pub tz: Option<chrono_tz::Tz>,
+}
+
+impl StoreCtx {
+    pub fn load(tx: &mut dyn Tx, retailer_id: &str, store_id: &str) -> Result<StoreCtx, HqError> {
+        let row = tx.one("SELECT timezone FROM store_heads WHERE retailer_id = $1 AND store_id = $2", &[retailer_id.into(), store_id.into()])?;
+        let tz = match row.as_ref().and_then(|r| r[0].t().map(str::to_string)) {
+            Some(t) => Some(t.parse().map_err(|_| HqError::Corrupt(format!("store {store_id}: unknown time zone '{t}'")))?),
+            None => None,
+        };
+        Ok(StoreCtx { retailer_id: retailer_id.to_string(), store_id: store_id.to_string(), tz })
+    }
+    fn key(&self) -> [Val; 2] {
+        [Val::T(self.retailer_id.clone()), Val::T(self.store_id.clone())]
+    }
+    fn day(&self, seq: u64, at_ms: i64) -> Result<String, HqError> {
+        let tz = self.tz.ok_or_else(|| HqError::Corrupt(format!("store {}: entry {seq} comes before the store was initialized", self.store_id)))?;
+        Ok(stockade_domain::local_date(tz, at_ms))
+    }
+}
+
+/// Records the store's new head after a batch (or a replay).
+pub fn set_head(tx: &mut dyn Tx, ctx: &StoreCtx, size: u64, head: &Hash) -> Result<(), HqError> {
+    let [r, s] = ctx.key();
+    let n = tx.exec("UPDATE store_heads SET size = $1, head = $2 WHERE retailer_id = $3 AND store_id = $4", &[size.into(), Val::B(head.to_vec()), r, s])?;
+    if n != 1 {
+        return Err(HqError::Corrupt(format!("store {}: no store_heads row (its first entry was never applied)", ctx.store_id)));
+    }
+    Ok(())
+}
+
+fn product_weight(tx: &mut dyn Tx, ctx: &StoreCtx, product_id: &str) -> Result<i64, HqError> {
+    let [r, s] = ctx.key();
+    let row = tx.one("SELECT net_weight_mg FROM products WHERE retailer_id = $1 AND store_id = $2 AND product_id = $3", &[r, s, product_id.into()])?;
+    Ok(row.and_then(|r| r[0].i()).unwrap_or(0))
+}
+
+fn move_stock(tx: &mut dyn Tx, ctx: &StoreCtx, day: &str, product_id: &str, delta: i64) -> Result<(), HqError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let [r, s] = ctx.key();
+    let row = tx.one(
+        "INSERT INTO stock (retailer_id, store_id, product_id, on_hand) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (retailer_id, store_id, product_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand
+         RETURNING on_hand",
+        &[r.clone(), s.clone(), product_id.into(), delta.into()],
+    )?;
+    let on_hand = row.and_then(|r| r[0].i()).ok_or_else(|| HqError::Corrupt("stock upsert returned nothing".into()))?;
+    tx.exec(
+        "INSERT INTO daily_stock (retailer_id, store_id, day, product_id, closing) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (retailer_id, store_id, day, product_id) DO UPDATE SET closing = excluded.closing",
+        &[r, s, day.into(), product_id.into(), on_hand.into()],
+    )?;
+    Ok(())
+}
+
+/// Adds to one day × product row of daily sales: (sold, returned, weight, net, tax, refund).
+fn add_sales(tx: &mut dyn Tx, ctx: &StoreCtx, day: &str, product_id: &str, d: [i64; 6]) -> Result<(), HqError> {
+    let [r, s] = ctx.key();
+    tx.exec(
+        "INSERT INTO daily_sales (retailer_id, store_id, day, product_id, units_sold, units_returned, weight_mg, net_minor, tax_minor, refund_minor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (retailer_id, store_id, day, product_id) DO UPDATE SET
+            units_sold = daily_sales.units_sold + excluded.units_sold,
+            units_returned = daily_sales.units_returned + excluded.units_returned,
+            weight_mg = daily_sales.weight_mg + excluded.weight_mg,
+            net_minor = daily_sales.net_minor + excluded.net_minor,
+            tax_minor = daily_sales.tax_minor + excluded.tax_minor,
+            refund_minor = daily_sales.refund_minor + excluded.refund_minor",
+        &[r, s, day.into(), product_id.into(), d[0].into(), d[1].into(), d[2].into(), d[3].into(), d[4].into(), d[5].into()],
+    )?;
+    Ok(())
+}
+
+/// Applies one store journal entry to the derived tables.
+pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<(), HqError> {
+    let [r, s] = ctx.key();
+    match &env.event {
+        Event::StoreInitialized { name, jurisdiction, timezone, .. } => {
+            ctx.tz = Some(timezone.parse().map_err(|_| HqError::Corrupt(format!("store {}: unknown time zone '{timezone}'", ctx.store_id)))?);
+            tx.exec(
+                "INSERT INTO store_heads (retailer_id, store_id, size, head, name, jurisdiction, timezone) VALUES ($1, $2, 0, $3, $4, $5, $6)",
+                &[r, s, Val::B(vec![0; 32]), name.into(), jurisdiction.into(), timezone.into()],
+            )?;
+        }
+        Event::ProductCreated { product_id, spec } | Event::ProductUpdated { product_id, spec } => {
+            tx.exec(
+                "INSERT INTO products (retailer_id, store_id, product_id, sku, gtin, name, class, net_weight_mg, price_minor)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (retailer_id, store_id, product_id) DO UPDATE SET sku = excluded.sku, gtin = excluded.gtin,
+                    name = excluded.name, class = excluded.class, net_weight_mg = excluded.net_weight_mg, price_minor = excluded.price_minor",
+                &[
+                    r,
+                    s,
+                    product_id.into(),
+                    (&spec.sku).into(),
+                    spec.gtin.clone().map(Val::T).unwrap_or(Val::Null),
+                    (&spec.name).into(),
+                    spec.class.as_str().into(),
+                    spec.net_weight_mg.into(),
+                    spec.price_minor.into(),
+                ],
+            )?;
+        }
+        Event::PriceChanged { product_id, new_price_minor, .. } => {
+            tx.exec(
+                "UPDATE products SET price_minor = $1 WHERE retailer_id = $2 AND store_id = $3 AND product_id = $4",
+                &[(*new_price_minor).into(), r, s, product_id.into()],
+            )?;
+        }
+        Event::StockReceived { lines, .. } => {
+            let day = ctx.day(env.seq, env.at_ms)?;
+            for l in lines {
+                move_stock(tx, ctx, &day, &l.product_id, l.quantity)?;
+            }
+        }
+        Event::StockAdjusted { product_id, changes, .. } => {
+            let day = ctx.day(env.seq, env.at_ms)?;
+            move_stock(tx, ctx, &day, product_id, changes.iter().map(|c| c.quantity).sum())?;
+        }
+        Event::StockCounted { lines, .. } => {
+            let day = ctx.day(env.seq, env.at_ms)?;
+            for l in lines {
+                move_stock(tx, ctx, &day, &l.product_id, l.changes.iter().map(|c| c.quantity).sum())?;
+            }
+        }
+        Event::SaleRecorded { sale_id, lines, .. } => {
+            let day = ctx.day(env.seq, env.at_ms)?;
+            for (line_no, l) in lines.iter().enumerate() {
+                let tax: i64 = l.taxes.iter().map(|t| t.amount_minor).sum();
+                let taken: i64 = l.lots.iter().map(|t| t.quantity).sum();
+                tx.exec(
+                    "INSERT INTO sale_lines (retailer_id, store_id, sale_id, line_no, product_id, quantity, net_minor, tax_minor, lots_quantity)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &[
+                        r.clone(),
+                        s.clone(),
+                        sale_id.into(),
+                        (line_no as i64).into(),
+                        (&l.product_id).into(),
+                        l.quantity.into(),
+                        l.net_minor.into(),
+                        tax.into(),
+                        taken.into(),
+                    ],
+                )?;
+                let w = product_weight(tx, ctx, &l.product_id)?;
+                add_sales(tx, ctx, &day, &l.product_id, [l.quantity, 0, l.quantity * w, l.net_minor, tax, 0])?;
+                move_stock(tx, ctx, &day, &l.product_id, -taken)?;
+            }
+        }
+        Event::SaleVoided { sale_id, .. } => {
+            // The store refuses to void a sale with returns, so the whole sale is reversed.
+            let day = ctx.day(env.seq, env.at_ms)?;
+            let lines = tx.query(
+                "SELECT product_id, quantity, net_minor, tax_minor, lots_quantity FROM sale_lines
+                 WHERE retailer_id = $1 AND store_id = $2 AND sale_id = $3 ORDER BY line_no",
+                &[r, s, sale_id.into()],
+            )?;
+            if lines.is_empty() {
+                return Err(HqError::Corrupt(format!("store {}: entry {} voids unknown sale {sale_id}", ctx.store_id, env.seq)));
+            }
+            for l in lines {
+                let (Some(pid), Some(q), Some(net), Some(tax), Some(taken)) = (l[0].t(), l[1].i(), l[2].i(), l[3].i(), l[4].i()) else {
+                    return Err(HqError::Corrupt(format!("sale_lines of {sale_id}: unreadable row")));
+                };
+                let pid = pid.to_string();
+                let w = product_weight(tx, ctx, &pid)?;
+                add_sales(tx, ctx, &day, &pid, [-q, 0, -q * w, -net, -tax, 0])?;
+                move_stock(tx, ctx, &day, &pid, taken)?;
+            }
+        }
+        Event::SaleReturned { lines, .. } => {
+            let day = ctx.day(env.seq, env.at_ms)?;
+            for l in lines {
+                let w = product_weight(tx, ctx, &l.product_id)?;
+                add_sales(tx, ctx, &day, &l.product_id, [0, l.quantity, -l.quantity * w, 0, 0, l.refund_minor])?;
+                move_stock(tx, ctx, &day, &l.product_id, l.restocked.iter().map(|t| t.quantity).sum())?;
+            }
+        }
+        Event::StaffAdded { .. } | Event::StaffDisabled { .. } | Event::TillOpened { .. } | Event::TillClosed { .. } | Event::HqCatalogApplied { .. } => {}
+    }
+    Ok(())
+}

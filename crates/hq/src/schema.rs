@@ -1,0 +1,171 @@
+//! HQ tables. Every table that holds a retailer's data has `retailer_id` first in its primary
+//! key, so PostgreSQL can partition it (or Citus distribute it) by retailer.
+//!
+//! Three kinds of table:
+//! * journals: `hq_journal` (HQ's own, signed by HQ) and `entries` (each store's, exact bytes),
+//!   plus `checkpoints` signed by the store and co-signed by HQ;
+//! * **derived** tables, rebuilt by replaying those journals; `verify` compares them row by row;
+//! * operational tables (`contact`, `alerts`): last contact times and alerts, not evidence.
+
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS hq_journal (
+    seq BIGINT PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BYTES NOT NULL,
+    hash BYTES NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hq_head (
+    id BIGINT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    hash BYTES NOT NULL,
+    signature BYTES NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    bytes BYTES NOT NULL,
+    hash BYTES NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, seq)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    prev_size BIGINT NOT NULL,
+    head BYTES NOT NULL,
+    store_signature BYTES NOT NULL,
+    hq_signature BYTES NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, size)
+);
+CREATE TABLE IF NOT EXISTS retailers (
+    retailer_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stores (
+    retailer_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    PRIMARY KEY (retailer_id, public_key)
+);
+CREATE TABLE IF NOT EXISTS publications (
+    retailer_id TEXT NOT NULL,
+    retailer_seq BIGINT NOT NULL,
+    hq_seq BIGINT NOT NULL,
+    products BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, retailer_seq)
+);
+CREATE TABLE IF NOT EXISTS store_heads (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    head BYTES NOT NULL,
+    name TEXT NOT NULL,
+    jurisdiction TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id)
+);
+CREATE TABLE IF NOT EXISTS products (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    gtin TEXT,
+    name TEXT NOT NULL,
+    class TEXT NOT NULL,
+    net_weight_mg BIGINT,
+    price_minor BIGINT,
+    PRIMARY KEY (retailer_id, store_id, product_id)
+);
+CREATE TABLE IF NOT EXISTS sale_lines (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    sale_id TEXT NOT NULL,
+    line_no BIGINT NOT NULL,
+    product_id TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    net_minor BIGINT NOT NULL,
+    tax_minor BIGINT NOT NULL,
+    lots_quantity BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, sale_id, line_no)
+);
+CREATE TABLE IF NOT EXISTS stock (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    on_hand BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, product_id)
+);
+CREATE TABLE IF NOT EXISTS daily_sales (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    units_sold BIGINT NOT NULL,
+    units_returned BIGINT NOT NULL,
+    weight_mg BIGINT NOT NULL,
+    net_minor BIGINT NOT NULL,
+    tax_minor BIGINT NOT NULL,
+    refund_minor BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, day, product_id)
+);
+CREATE TABLE IF NOT EXISTS daily_stock (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    closing BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, day, product_id)
+);
+CREATE TABLE IF NOT EXISTS contact (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    last_contact_ms BIGINT NOT NULL,
+    reported_size BIGINT NOT NULL,
+    attention TEXT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id)
+);
+CREATE TABLE IF NOT EXISTS operator_tokens (
+    token_hash BYTES PRIMARY KEY,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id SERIALKEY,
+    at_ms BIGINT NOT NULL,
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"#;
+
+/// Tables derived from the journals, each with its key columns (a prefix of its columns) and
+/// all columns in order. `verify` replays the journals and compares these row by row.
+pub const DERIVED: &[(&str, &[&str], &[&str])] = &[
+    ("retailers", &["retailer_id"], &["retailer_id", "name"]),
+    ("stores", &["retailer_id", "public_key"], &["retailer_id", "public_key", "name", "code_hash", "store_id"]),
+    ("publications", &["retailer_id", "retailer_seq"], &["retailer_id", "retailer_seq", "hq_seq", "products"]),
+    ("store_heads", &["retailer_id", "store_id"], &["retailer_id", "store_id", "size", "head", "name", "jurisdiction", "timezone"]),
+    (
+        "products",
+        &["retailer_id", "store_id", "product_id"],
+        &["retailer_id", "store_id", "product_id", "sku", "gtin", "name", "class", "net_weight_mg", "price_minor"],
+    ),
+    (
+        "sale_lines",
+        &["retailer_id", "store_id", "sale_id", "line_no"],
+        &["retailer_id", "store_id", "sale_id", "line_no", "product_id", "quantity", "net_minor", "tax_minor", "lots_quantity"],
+    ),
+    ("stock", &["retailer_id", "store_id", "product_id"], &["retailer_id", "store_id", "product_id", "on_hand"]),
+    (
+        "daily_sales",
+        &["retailer_id", "store_id", "day", "product_id"],
+        &["retailer_id", "store_id", "day", "product_id", "units_sold", "units_returned", "weight_mg", "net_minor", "tax_minor", "refund_minor"],
+    ),
+    ("daily_stock", &["retailer_id", "store_id", "day", "product_id"], &["retailer_id", "store_id", "day", "product_id", "closing"]),
+];

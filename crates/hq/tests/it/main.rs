@@ -1,0 +1,6 @@
+//! HQ conformance suite: every test runs on SQLite and, when `STOCKADE_TEST_POSTGRES` names a
+//! server (always in CI), on PostgreSQL with a database of its own.
+
+mod drill;
+mod fixture;
+mod ingest;

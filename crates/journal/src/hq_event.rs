@@ -1,0 +1,77 @@
+//! Head office's own journal: the registry of retailers and stores (and, later, catalog and
+//! price publications). Same chain and checkpoint rules as a store's journal, signed by HQ's key.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HqEnvelope {
+    pub v: u32,
+    pub hq: String,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub event: HqEvent,
+}
+
+impl HqEnvelope {
+    pub fn encode(&self) -> Vec<u8> {
+        // Plain structs and enums (no maps): serializing cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+    pub fn decode(bytes: &[u8]) -> Result<HqEnvelope, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HqEvent {
+    HqInitialized {
+        hq_id: String,
+        name: String,
+        public_key: String,
+    },
+    RetailerAdded {
+        retailer_id: String,
+        name: String,
+    },
+    /// A store's public key registered under a retailer, with the hash of its one-time
+    /// enrolment code (never the code).
+    StoreRegistered {
+        retailer_id: String,
+        public_key: String,
+        name: String,
+        code_hash: String,
+    },
+    /// The store holding that key presented the code and named its store id.
+    StoreEnrolled {
+        retailer_id: String,
+        public_key: String,
+        store_id: String,
+    },
+    /// Catalog and price updates for every store of a retailer, numbered per retailer so a
+    /// store sees any update withheld from it.
+    CatalogPublished {
+        retailer_id: String,
+        retailer_seq: u64,
+        products: Vec<stockade_domain::catalog::ProductSpec>,
+    },
+}
+
+impl HqEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HqEvent::HqInitialized { .. } => "hq_initialized",
+            HqEvent::RetailerAdded { .. } => "retailer_added",
+            HqEvent::StoreRegistered { .. } => "store_registered",
+            HqEvent::StoreEnrolled { .. } => "store_enrolled",
+            HqEvent::CatalogPublished { .. } => "catalog_published",
+        }
+    }
+}
+
+/// What HQ signs for each journal entry it hands to a store: its number and a hash of its bytes.
+pub fn entry_message(seq: u64, bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    format!("stockade-hq-entry/v1\n{seq}\n{}\n", hex::encode(sha2::Sha256::digest(bytes))).into_bytes()
+}

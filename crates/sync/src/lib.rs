@@ -1,0 +1,470 @@
+//! Store ↔ HQ replication: the messages, how requests are signed with the store's Ed25519 key
+//! (no shared passwords), the HTTP client, and the store's background replicator with back-off.
+//!
+//! Protocol (JSON over HTTP, under `/hq/api/v1/`):
+//! * `POST enroll` — `EnrollRequest`, signed by the key being enrolled → `Enrolment`.
+//! * `POST push` — `PushRequest`: entries after HQ's acknowledged size (exact bytes) ending at a
+//!   checkpoint the store signed → `PushAck` with HQ's co-signature. `409 gap` carries `hq_size`.
+//! * `GET my/journal?from=N` — the signing store's entries and co-signed checkpoints (restore).
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use stockade_journal::SignedCheckpoint;
+use stockade_store::Store;
+
+pub const HEADER_KEY: &str = "x-stockade-key";
+pub const HEADER_TIME: &str = "x-stockade-time";
+pub const HEADER_SIGNATURE: &str = "x-stockade-signature";
+/// How far a request's time may be from HQ's clock, by default.
+pub const DEFAULT_MAX_SKEW_MS: i64 = 15 * 60 * 1000;
+/// Entries per push.
+pub const BATCH_ENTRIES: u64 = 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub code: String,
+    pub store_id: String,
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireEntry {
+    pub seq: u64,
+    /// The entry's exact bytes (UTF-8 JSON), as hashed.
+    pub entry: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub store_id: String,
+    /// The store's own journal size, so HQ can show its lag.
+    pub store_size: u64,
+    pub entries: Vec<WireEntry>,
+    pub checkpoint: SignedCheckpoint,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalPage {
+    pub entries: Vec<WireEntry>,
+    pub checkpoints: Vec<SignedCheckpoint>,
+}
+
+/// One catalog publication as HQ hands it to a store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Publication {
+    pub hq_seq: u64,
+    pub retailer_seq: u64,
+    /// The HQ journal entry's exact bytes.
+    pub entry: String,
+    /// HQ's signature of (hq_seq, entry hash).
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CatalogPage {
+    pub entries: Vec<Publication>,
+}
+
+/// Checks a publication against HQ's pinned key and the store's progress; returns what to apply.
+pub fn verify_publication(
+    hq_key: &VerifyingKey,
+    retailer_id: &str,
+    last_applied: u64,
+    p: &Publication,
+) -> Result<(String, Vec<stockade_journal::hq_event::HqEnvelope>), String> {
+    use stockade_journal::hq_event::{entry_message, HqEnvelope, HqEvent};
+    let sig = hex::decode(&p.signature).ok().and_then(|s| Signature::from_slice(&s).ok()).ok_or("the signature is malformed")?;
+    hq_key.verify(&entry_message(p.hq_seq, p.entry.as_bytes()), &sig).map_err(|_| format!("HQ entry {} is not signed by HQ's enrolled key", p.hq_seq))?;
+    let env = HqEnvelope::decode(p.entry.as_bytes()).map_err(|e| format!("HQ entry {} is unreadable: {e}", p.hq_seq))?;
+    if env.seq != p.hq_seq {
+        return Err(format!("HQ entry {} is numbered {}", p.hq_seq, env.seq));
+    }
+    match &env.event {
+        HqEvent::CatalogPublished { retailer_id: r, retailer_seq, .. } => {
+            if !retailer_id.is_empty() && r != retailer_id {
+                return Err(format!("HQ entry {} is for another retailer", p.hq_seq));
+            }
+            if *retailer_seq != last_applied + 1 || *retailer_seq != p.retailer_seq {
+                return Err(format!("catalog update {} arrived after {last_applied}: one is missing", retailer_seq));
+            }
+        }
+        _ => return Err(format!("HQ entry {} is not a catalog publication", p.hq_seq)),
+    }
+    Ok((env.hq.clone(), vec![env]))
+}
+
+/// The text a request signature covers: who, when, which request, and a hash of its body.
+pub fn request_message(key_hex: &str, method: &str, path: &str, time_ms: i64, body: &[u8]) -> Vec<u8> {
+    format!("stockade-request/v1\n{key_hex}\n{method}\n{path}\n{time_ms}\n{}\n", hex::encode(Sha256::digest(body))).into_bytes()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing or malformed {0} header")]
+    Header(&'static str),
+    #[error("the request time is too far from HQ's clock: check the store's clock")]
+    Skew,
+    #[error("the request signature does not verify")]
+    Signature,
+}
+
+/// Checks a signed request against `key` (constant-time inside Ed25519 verification).
+#[allow(clippy::too_many_arguments)]
+pub fn verify_request(
+    key: &VerifyingKey,
+    method: &str,
+    path: &str,
+    time: &str,
+    signature: &str,
+    body: &[u8],
+    now_ms: i64,
+    max_skew_ms: i64,
+) -> Result<(), AuthError> {
+    let time_ms: i64 = time.parse().map_err(|_| AuthError::Header(HEADER_TIME))?;
+    if time_ms.abs_diff(now_ms) > max_skew_ms.unsigned_abs() {
+        return Err(AuthError::Skew);
+    }
+    let sig = hex::decode(signature).ok().and_then(|s| Signature::from_slice(&s).ok()).ok_or(AuthError::Header(HEADER_SIGNATURE))?;
+    let msg = request_message(&hex::encode(key.to_bytes()), method, path, time_ms, body);
+    key.verify(&msg, &sig).map_err(|_| AuthError::Signature)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("HQ is unreachable: {0}")]
+    Unreachable(String),
+    /// HQ holds fewer entries than the store thought: send from `hq_size`.
+    #[error("HQ holds {hq_size} entries: resending from there")]
+    Gap { hq_size: u64 },
+    #[error("HQ refused ({code}): {message}")]
+    Refused { code: String, message: String },
+    #[error("HQ's answer does not verify: {0}")]
+    BadAnswer(String),
+    #[error("store: {0}")]
+    Store(#[from] stockade_store::StoreError),
+}
+
+/// An HTTP client for one HQ, signing every request with the store's key.
+#[derive(Clone)]
+pub struct HqClient {
+    base: String,
+    http: reqwest::Client,
+    store: Store,
+}
+
+/// Signs a request with the store's key: either an open store's, or a bare key (restoring a
+/// wiped store, before there is a store to open).
+trait RequestSigner: Send + Sync {
+    fn key_hex(&self) -> String;
+    fn now_ms(&self) -> i64;
+    fn sign(&self, message: &[u8]) -> [u8; 64];
+}
+
+impl RequestSigner for Store {
+    fn key_hex(&self) -> String {
+        hex::encode(self.public_key().to_bytes())
+    }
+    fn now_ms(&self) -> i64 {
+        self.clock().now_ms()
+    }
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        Store::sign(self, message)
+    }
+}
+
+impl RequestSigner for ed25519_dalek::SigningKey {
+    fn key_hex(&self) -> String {
+        hex::encode(self.verifying_key().to_bytes())
+    }
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    }
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        ed25519_dalek::Signer::sign(self, message).to_bytes()
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, SyncError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| SyncError::Unreachable(e.to_string()))
+}
+
+async fn call<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    base: &str,
+    signer: &(dyn RequestSigner + Sync),
+    method: reqwest::Method,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<T, SyncError> {
+    let key_hex = signer.key_hex();
+    let time_ms = signer.now_ms();
+    let sig = signer.sign(&request_message(&key_hex, method.as_str(), path, time_ms, &body));
+    let resp = http
+        .request(method, format!("{base}{path}"))
+        .header(HEADER_KEY, &key_hex)
+        .header(HEADER_TIME, time_ms.to_string())
+        .header(HEADER_SIGNATURE, hex::encode(sig))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| SyncError::Unreachable(e.to_string()))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|e| SyncError::BadAnswer(e.to_string()));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let err = &v["error"];
+    let code = err["code"].as_str().unwrap_or("http_error").to_string();
+    if code == "gap" {
+        if let Some(hq_size) = err["hq_size"].as_u64() {
+            return Err(SyncError::Gap { hq_size });
+        }
+    }
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(SyncError::Unreachable(format!("HTTP {status}")));
+    }
+    Err(SyncError::Refused { code, message: err["message"].as_str().unwrap_or("").to_string() })
+}
+
+/// Pages through a store's journal as HQ holds it, signing with the store's bare key. HQ finds
+/// the store by that key: a wiped store no longer knows its own id.
+pub async fn fetch_journal_with_key(base: &str, key: &ed25519_dalek::SigningKey) -> Result<JournalPage, SyncError> {
+    fetch_pages(base, "/hq/api/v1/my/journal", key).await
+}
+
+/// HQ pulls a store's whole journal from the store itself (rebuilding HQ), signing with HQ's key.
+pub async fn fetch_store_journal(store_url: &str, hq_key: &ed25519_dalek::SigningKey) -> Result<JournalPage, SyncError> {
+    fetch_pages(store_url, "/api/journal", hq_key).await
+}
+
+async fn fetch_pages(base: &str, endpoint: &str, key: &ed25519_dalek::SigningKey) -> Result<JournalPage, SyncError> {
+    let http = http_client()?;
+    let base = base.trim_end_matches('/');
+    let mut all = JournalPage { entries: Vec::new(), checkpoints: Vec::new() };
+    loop {
+        let from = all.entries.last().map(|e| e.seq + 1).unwrap_or(1);
+        let path = format!("{endpoint}?from={from}");
+        let page: JournalPage = call(&http, base, key, reqwest::Method::GET, &path, Vec::new()).await?;
+        if page.entries.is_empty() {
+            return Ok(all);
+        }
+        all.entries.extend(page.entries);
+        all.checkpoints.extend(page.checkpoints);
+    }
+}
+
+impl HqClient {
+    pub fn new(base: &str, store: Store) -> Result<HqClient, SyncError> {
+        Ok(HqClient { base: base.trim_end_matches('/').to_string(), http: http_client()?, store })
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<T, SyncError> {
+        call(&self.http, &self.base, &self.store, method, path, body).await
+    }
+}
+
+impl HqClient {
+    pub async fn enroll(&self, code: &str) -> Result<stockade_store::sync::SyncConfig, SyncError> {
+        let req =
+            EnrollRequest { code: code.to_string(), store_id: self.store.info().store_id.clone(), public_key: hex::encode(self.store.public_key().to_bytes()) };
+        let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;
+        let e: EnrolmentAnswer = self.call(reqwest::Method::POST, "/hq/api/v1/enroll", body).await?;
+        stockade_journal::verifying_key_from_hex(&e.hq_public_key).ok_or_else(|| SyncError::BadAnswer("HQ's public key is malformed".into()))?;
+        Ok(stockade_store::sync::SyncConfig {
+            hq_url: self.base.clone(),
+            hq_public_key: e.hq_public_key,
+            hq_id: e.hq_id,
+            retailer_id: e.retailer_id,
+            acked_size: e.hq_size,
+            last_ok_ms: None,
+            last_attempt_ms: None,
+            last_error: None,
+        })
+    }
+
+    /// Fetches and applies, in order, the catalog updates HQ published for this store's retailer.
+    pub async fn pull_catalog(&self, hq_key: &VerifyingKey, retailer_id: &str) -> Result<u64, SyncError> {
+        let mut applied = 0;
+        loop {
+            let last =
+                self.store.read_async(|c| Ok(c.query_row("SELECT COALESCE(MAX(retailer_seq), 0) FROM hq_catalog", [], |r| r.get::<_, i64>(0))? as u64)).await?;
+            let page: CatalogPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/catalog?after={last}"), Vec::new()).await?;
+            let Some(p) = page.entries.first() else { return Ok(applied) };
+            let (hq_id, envs) = verify_publication(hq_key, retailer_id, last, p).map_err(SyncError::BadAnswer)?;
+            let Some(stockade_journal::hq_event::HqEvent::CatalogPublished { retailer_seq, products, .. }) = envs.into_iter().next().map(|e| e.event) else {
+                return Err(SyncError::BadAnswer("not a catalog publication".into()));
+            };
+            self.store.apply_hq_catalog(hq_id, p.hq_seq, retailer_seq, products).await?;
+            applied += 1;
+        }
+    }
+
+    /// Sends the next batch after `acked` (or an empty heartbeat). Returns HQ's acknowledged size
+    /// and the store's journal size when the batch was read.
+    pub async fn push_once(&self, hq_key: &VerifyingKey, acked: u64) -> Result<(u64, u64), SyncError> {
+        let store = self.store.clone();
+        let batch = tokio::task::spawn_blocking(move || store.batch_after(acked, BATCH_ENTRIES)).await.map_err(|e| SyncError::BadAnswer(e.to_string()))??;
+        let (entries, checkpoint, signature, store_size) = match batch {
+            Some(b) => (b.entries, b.checkpoint, b.signature, b.head_size),
+            None if acked == 0 => return Ok((0, 0)),
+            None => {
+                let (cp, sig) = self.store.checkpoint_at(acked)?;
+                (Vec::new(), cp, sig, acked)
+            }
+        };
+        let mut wire = Vec::with_capacity(entries.len());
+        for (seq, bytes) in entries {
+            let entry = String::from_utf8(bytes).map_err(|_| SyncError::BadAnswer(format!("entry {seq} is not UTF-8")))?;
+            wire.push(WireEntry { seq, entry });
+        }
+        let req = PushRequest {
+            store_id: self.store.info().store_id.clone(),
+            store_size,
+            entries: wire,
+            checkpoint: SignedCheckpoint { size: checkpoint.size, head: hex::encode(checkpoint.head), signature: hex::encode(signature), hq_signature: None },
+        };
+        let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;
+        let ack: AckAnswer = self.call(reqwest::Method::POST, "/hq/api/v1/push", body).await?;
+        let hq_sig = hex::decode(&ack.hq_signature).map_err(|_| SyncError::BadAnswer("co-signature is not hex".into()))?;
+        if ack.size != checkpoint.size || !checkpoint.verify(hq_key, &hq_sig) {
+            return Err(SyncError::BadAnswer("HQ's co-signature does not verify with its enrolled key".into()));
+        }
+        self.store.record_ack(checkpoint.clone(), signature, hq_sig, self.store.clock().now_ms()).await?;
+        Ok((checkpoint.size, store_size))
+    }
+}
+
+#[derive(Deserialize)]
+struct EnrolmentAnswer {
+    hq_id: String,
+    retailer_id: String,
+    hq_public_key: String,
+    hq_size: u64,
+}
+
+#[derive(Deserialize)]
+struct AckAnswer {
+    size: u64,
+    hq_signature: String,
+}
+
+/// How the replicator paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// Wait between pushes when there is nothing new (also the heartbeat).
+    pub idle: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing { idle: Duration::from_secs(2), min_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(60) }
+    }
+}
+
+/// Runs until `stop` resolves: pushes new entries, backs off (with jitter) while HQ is away,
+/// and catches up by itself when it returns. Selling never waits for it.
+pub async fn replicate(store: Store, pacing: Pacing, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut backoff = pacing.min_backoff;
+    // One HTTP client (and its connections) for as long as the HQ address stays the same.
+    let mut client: Option<HqClient> = None;
+    loop {
+        let wait = match step(&store, &mut client).await {
+            Ok(true) => {
+                backoff = pacing.min_backoff;
+                Duration::ZERO
+            }
+            Ok(false) => {
+                backoff = pacing.min_backoff;
+                pacing.idle
+            }
+            Err(e) => {
+                let now = store.clock().now_ms();
+                let hq_size = match &e {
+                    SyncError::Gap { hq_size } => Some(*hq_size),
+                    _ => None,
+                };
+                tracing::warn!(error = %e, "replication attempt failed");
+                if let Err(e2) = store.record_sync_error(e.to_string(), hq_size, now).await {
+                    tracing::error!(error = %e2, "cannot record replication state");
+                }
+                if hq_size.is_some() {
+                    Duration::ZERO
+                } else {
+                    let jitter = rand::random::<f64>() * 0.5 + 0.75;
+                    let w = backoff.mul_f64(jitter);
+                    backoff = (backoff * 2).min(pacing.max_backoff);
+                    w
+                }
+            }
+        };
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One push, then the catalog pull. `Ok(true)` when there may be more to send right away.
+async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, SyncError> {
+    let store2 = store.clone();
+    let cfg = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))??;
+    let Some(cfg) = cfg else { return Ok(false) };
+    let hq_key = stockade_journal::verifying_key_from_hex(&cfg.hq_public_key).ok_or_else(|| SyncError::BadAnswer("stored HQ key is malformed".into()))?;
+    let client = match client {
+        Some(c) if c.base == cfg.hq_url.trim_end_matches('/') => c,
+        slot => slot.insert(HqClient::new(&cfg.hq_url, store.clone())?),
+    };
+    let (acked, store_size) = client.push_once(&hq_key, cfg.acked_size).await?;
+    // A catalog update the store cannot apply must not slow replication down: it is logged and
+    // retried at the next step.
+    if let Err(e) = client.pull_catalog(&hq_key, &cfg.retailer_id).await {
+        tracing::warn!(error = %e, "catalog update from HQ not applied");
+    }
+    Ok(acked < store_size && acked > cfg.acked_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stockade_journal::hq_event::{entry_message, HqEnvelope, HqEvent};
+
+    fn publication(key: &ed25519_dalek::SigningKey, retailer: &str, retailer_seq: u64) -> Publication {
+        let env = HqEnvelope {
+            v: 1,
+            hq: "hq1".into(),
+            seq: 9,
+            at_ms: 1,
+            actor: "operator".into(),
+            event: HqEvent::CatalogPublished { retailer_id: retailer.into(), retailer_seq, products: vec![] },
+        };
+        let bytes = env.encode();
+        let signature = hex::encode(ed25519_dalek::Signer::sign(key, &entry_message(9, &bytes)).to_bytes());
+        Publication { hq_seq: 9, retailer_seq, entry: String::from_utf8(bytes).unwrap(), signature }
+    }
+
+    #[test]
+    fn a_publication_is_applied_only_if_hq_signed_it_for_this_retailer_in_order() {
+        let hq = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[2u8; 32]);
+        let ok = publication(&hq, "acme", 1);
+        assert!(verify_publication(&hq.verifying_key(), "acme", 0, &ok).is_ok());
+        assert!(verify_publication(&other.verifying_key(), "acme", 0, &ok).unwrap_err().contains("not signed"));
+        let mut tampered = ok.clone();
+        tampered.entry = tampered.entry.replace("acme", "acmf");
+        assert!(verify_publication(&hq.verifying_key(), "acmf", 0, &tampered).is_err());
+        assert!(verify_publication(&hq.verifying_key(), "zeta", 0, &ok).unwrap_err().contains("another retailer"));
+        let skipped = publication(&hq, "acme", 3);
+        assert!(verify_publication(&hq.verifying_key(), "acme", 1, &skipped).unwrap_err().contains("missing"));
+    }
+}

@@ -1,0 +1,368 @@
+//! HTTP for head office, under `/hq/api/v1/`. Store requests are authenticated by their
+//! Ed25519 signature (see `stockade-sync`); operator requests by a bearer token. HQ storage calls
+//! are blocking (one connection per process), so they run on blocking threads.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use stockade_hq::{Hq, HqError};
+use stockade_journal::Checkpoint;
+use stockade_sync::{EnrollRequest, JournalPage, PushRequest, WireEntry, HEADER_KEY, HEADER_SIGNATURE, HEADER_TIME};
+
+/// Largest replication request: a batch of 1,000 entries of a few KiB each.
+pub const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+struct HqState {
+    hq: Arc<Hq>,
+    /// How far a store's clock may be from HQ's (request signatures carry the time).
+    max_skew_ms: i64,
+}
+
+async fn blocking<T: Send + 'static>(hq: &Arc<Hq>, f: impl FnOnce(&Hq) -> Result<T, HqError> + Send + 'static) -> Result<T, ApiError> {
+    let hq = hq.clone();
+    tokio::task::spawn_blocking(move || f(&hq))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong at HQ; nothing was recorded"))?
+        .map_err(ApiError::from)
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
+    h.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unsigned", format!("the {name} header is required")))
+}
+
+/// Checks the request's signature against `key`.
+fn check_signature(s: &HqState, key: &ed25519_dalek::VerifyingKey, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+    stockade_sync::verify_request(
+        key,
+        method.as_str(),
+        path,
+        header(headers, HEADER_TIME)?,
+        header(headers, HEADER_SIGNATURE)?,
+        body,
+        s.hq.now_ms(),
+        s.max_skew_ms,
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", format!("the JSON does not have the expected fields or types: {e}")))
+}
+
+async fn enroll(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Json<stockade_hq::Enrolment>, ApiError> {
+    let hq = s.hq.clone();
+    let req: EnrollRequest = parse(&body)?;
+    if header(&headers, HEADER_KEY)? != req.public_key {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "the request is not signed by the key being enrolled"));
+    }
+    let pk = req.public_key.clone();
+    let key = blocking(&hq, move |hq| hq.registered_key(&pk))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "enrolment_refused", "unknown key or wrong enrolment code"))?;
+    check_signature(&s, &key, &method, &uri, &headers, &body)?;
+    Ok(Json(blocking(&hq, move |hq| hq.enroll(&req.code, &req.store_id, &req.public_key)).await?))
+}
+
+async fn push(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Json<stockade_hq::PushAck>, ApiError> {
+    let hq = s.hq.clone();
+    let req: PushRequest = parse(&body)?;
+    let sid = req.store_id.clone();
+    let (_, key) = blocking(&hq, move |hq| hq.store_key(&sid))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "unknown_store", "this store is not enrolled"))?;
+    if header(&headers, HEADER_KEY)? != hex::encode(key.to_bytes()) {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "the request is not signed by the store's enrolled key"));
+    }
+    check_signature(&s, &key, &method, &uri, &headers, &body)?;
+    let head = hex::decode(&req.checkpoint.head)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "checkpoint head is not 32 bytes of hex"))?;
+    let sig = hex::decode(&req.checkpoint.signature)
+        .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "checkpoint signature is not hex"))?;
+    let cp = Checkpoint { store_id: req.store_id.clone(), size: req.checkpoint.size, head };
+    let entries: Vec<(u64, Vec<u8>)> = req.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect();
+    let ack = blocking(&hq, move |hq| hq.push(&req.store_id, &entries, &cp, &sig, req.store_size)).await?;
+    Ok(Json(ack))
+}
+
+/// A store reads back its own journal (restore). The store is found by the signing key: only
+/// that key can read it.
+async fn journal(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<JournalPage>, ApiError> {
+    let hq = s.hq.clone();
+    let pk = header(&headers, HEADER_KEY)?.to_string();
+    let key = stockade_journal::verifying_key_from_hex(&pk)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "malformed key header"))?;
+    check_signature(&s, &key, &method, &uri, &headers, &[])?;
+    let store_id = blocking(&hq, move |hq| hq.store_id_of_key(&pk))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no enrolled store has this key"))?;
+    let from = from_param(&uri)?;
+    let (entries, cps) = blocking(&hq, move |hq| hq.journal(&store_id, from, 5000)).await?;
+    let mut wire = Vec::with_capacity(entries.len());
+    for (seq, bytes) in entries {
+        let entry = String::from_utf8(bytes)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored entry is not UTF-8: run `stockade hq verify`"))?;
+        wire.push(WireEntry { seq, entry });
+    }
+    Ok(Json(JournalPage { entries: wire, checkpoints: cps }))
+}
+
+/// `?from=N` (default 1).
+fn from_param(uri: &Uri) -> Result<u64, ApiError> {
+    Ok(query_u64(uri, "from")?.unwrap_or(1))
+}
+
+/// A number from the raw query string, which is also what the request signature covers.
+fn query_u64(uri: &Uri, name: &str) -> Result<Option<u64>, ApiError> {
+    let prefix = format!("{name}=");
+    match uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix(prefix.as_str())) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("{name} must be a sequence number"))),
+    }
+}
+
+/// A store pulls the catalog updates HQ published for its retailer, each signed by HQ.
+async fn catalog(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<stockade_sync::CatalogPage>, ApiError> {
+    let hq = s.hq.clone();
+    let pk = header(&headers, HEADER_KEY)?.to_string();
+    let key = stockade_journal::verifying_key_from_hex(&pk)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "malformed key header"))?;
+    check_signature(&s, &key, &method, &uri, &headers, &[])?;
+    let after = query_u64(&uri, "after")?.unwrap_or(0);
+    let rows = blocking(&hq, move |hq| hq.catalog_for(&pk, after)).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (hq_seq, retailer_seq, bytes, signature) in rows {
+        let entry = String::from_utf8(bytes)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored entry is not UTF-8: run `stockade hq verify`"))?;
+        entries.push(stockade_sync::Publication { hq_seq, retailer_seq, entry, signature });
+    }
+    Ok(Json(stockade_sync::CatalogPage { entries }))
+}
+
+/// Operator endpoints need the bearer token printed by `stockade hq init`.
+async fn operator(hq: &Arc<Hq>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the operator token as Authorization: Bearer …"))?;
+    if blocking(hq, move |hq| hq.is_operator(&token)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown operator token"))
+    }
+}
+
+async fn status(State(s): State<HqState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    let hq = s.hq.clone();
+    operator(&hq, &headers).await?;
+    let (stores, alerts) = blocking(&hq, |hq| Ok((hq.status()?, hq.alerts(50)?))).await?;
+    Ok(Json(serde_json::json!({ "hq_id": hq.hq_id(), "stores": stores, "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    date: String,
+    retailer: Option<String>,
+}
+
+async fn report_daily(
+    State(s): State<HqState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<stockade_hq::report::DailyRow>>, ApiError> {
+    let hq = s.hq.clone();
+    operator(&hq, &headers).await?;
+    let q = q.map_err(ApiError::from)?.0;
+    Ok(Json(blocking(&hq, move |hq| hq.report_daily(&q.date, q.retailer.as_deref())).await?))
+}
+
+pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
+    Router::new()
+        .route("/hq/api/v1/enroll", post(enroll))
+        .route("/hq/api/v1/push", post(push))
+        .route("/hq/api/v1/my/journal", get(journal))
+        .route("/hq/api/v1/my/catalog", get(catalog))
+        .route("/hq/api/v1/status", get(status))
+        .route("/hq/api/v1/reports/daily", get(report_daily))
+        .route("/hq", get(dashboard))
+        .route("/hq/login", post(dashboard_login))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_PUSH_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(HqState { hq, max_skew_ms })
+}
+
+/// Serves HQ until `shutdown` resolves.
+pub async fn serve_hq(
+    hq: Arc<Hq>,
+    max_skew_ms: i64,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(hq, max_skew_ms)).with_graceful_shutdown(shutdown).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HQ dashboard: server-rendered, refreshes itself every 5 seconds, no script at all.
+
+const HQ_COOKIE: &str = "stockade_hq";
+
+fn hq_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == HQ_COOKIE).then(|| v.to_string())
+    })
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    token: String,
+}
+
+async fn dashboard_login(State(s): State<HqState>, form: Result<axum::Form<TokenForm>, axum::extract::rejection::FormRejection>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(axum::Form(f)) = form else { return axum::response::Redirect::to("/hq").into_response() };
+    let token = f.token.trim().to_string();
+    let t2 = token.clone();
+    match blocking(&s.hq, move |hq| hq.is_operator(&t2)).await {
+        Ok(true) => {
+            let cookie = format!("{HQ_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/hq; Max-Age=43200");
+            ([(axum::http::header::SET_COOKIE, cookie)], axum::response::Redirect::to("/hq")).into_response()
+        }
+        _ => dashboard_page(
+            "Sign in",
+            maud::html! { main.single { section {
+                h1 { "Head office" }
+                p.error role="alert" { "Unknown operator token." }
+                (login_form())
+            } } },
+        )
+        .into_response(),
+    }
+}
+
+fn login_form() -> maud::Markup {
+    maud::html! {
+        form method="post" action="/hq/login" {
+            label for="token" { "Operator token" }
+            input #token type="password" name="token" autocomplete="off" autofocus required;
+            button type="submit" { "Sign in" }
+        }
+    }
+}
+
+fn dashboard_page(title: &str, content: maud::Markup) -> axum::response::Html<String> {
+    axum::response::Html(
+        maud::html! {
+            (maud::DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " — Stockade HQ" }
+                    style { (maud::PreEscaped(crate::ui::APP_CSS)) }
+                }
+                body { header { strong { "Stockade head office" } } (content) }
+            }
+        }
+        .into_string(),
+    )
+}
+
+fn money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}${}.{:02}", minor.abs() / 100, minor.abs() % 100)
+}
+
+/// Bars of net sales per day (all stores), as inline SVG.
+fn sales_chart(days: &[stockade_hq::report::DaySales]) -> maud::Markup {
+    let mut totals: Vec<(String, i64)> = Vec::new();
+    for d in days {
+        match totals.last_mut() {
+            Some((day, v)) if *day == d.day => *v += d.net_sales_minor,
+            _ => totals.push((d.day.clone(), d.net_sales_minor)),
+        }
+    }
+    let max = totals.iter().map(|t| t.1).max().unwrap_or(0).max(1);
+    let (w, h, bar) = (640i64, 200i64, (640 / (totals.len().max(1) as i64)).min(80));
+    maud::html! {
+        svg #sales-chart viewBox=(format!("0 0 {w} {}", h + 40)) width="100%" role="img" aria-label="Net sales per day, all stores" {
+            @for (i, (day, v)) in totals.iter().enumerate() {
+                @let bh = (v.max(&0) * h) / max;
+                rect x=(i as i64 * bar + 4) y=(h - bh) width=(bar - 8) height=(bh) fill="#1f6feb" { title { (day) ": " (money(*v)) } }
+                text x=(i as i64 * bar + bar / 2) y=(h + 16) text-anchor="middle" font-size="11" { (day.get(5..).unwrap_or(day)) }
+                text x=(i as i64 * bar + bar / 2) y=(h + 32) text-anchor="middle" font-size="11" { (money(*v)) }
+            }
+        }
+    }
+}
+
+async fn dashboard(State(s): State<HqState>, headers: HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let authorized = match hq_cookie(&headers) {
+        Some(t) => blocking(&s.hq, move |hq| hq.is_operator(&t)).await.unwrap_or(false),
+        None => false,
+    };
+    if !authorized {
+        return dashboard_page("Sign in", maud::html! { main.single { section { h1 { "Head office" } (login_form()) } } }).into_response();
+    }
+    let data = blocking(&s.hq, |hq| Ok((hq.status()?, hq.alerts(20)?, hq.sales_by_day(14)?))).await;
+    let (stores, alerts, days) = match data {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let now = s.hq.now_ms();
+    dashboard_page(
+        "Dashboard",
+        maud::html! {
+            meta http-equiv="refresh" content="5";
+            main {
+                section aria-labelledby="stores-h" {
+                    h1 #stores-h { "Stores" }
+                    table #stores {
+                        thead { tr { th { "Retailer" } th { "Store" } th.num { "Entries" } th.num { "Lag" } th { "Last contact" } th { "Integrity" } } }
+                        tbody {
+                            @for st in &stores {
+                                tr {
+                                    td { (st.retailer_id) }
+                                    td { (st.name) }
+                                    td.num { (st.size) }
+                                    td.num { (st.lag) }
+                                    td { @match st.last_contact_ms { Some(ms) => { ((now - ms).max(0) / 1000) " s ago" }, None => { "never" } } }
+                                    td { (st.integrity) }
+                                }
+                            }
+                        }
+                    }
+                    h2 { "Net sales per day" }
+                    (sales_chart(&days))
+                    table #sales {
+                        thead { tr { th { "Day" } th { "Store" } th.num { "Units" } th.num { "Net sales" } } }
+                        tbody { @for d in days.iter().rev() { tr { td { (d.day) } td { (d.store_name) } td.num { (d.units_sold) } td.num { (money(d.net_sales_minor)) } } } }
+                    }
+                }
+                section aria-labelledby="alerts-h" {
+                    h2 #alerts-h { "Alerts" }
+                    @if alerts.is_empty() { p { "None." } }
+                    ul { @for a in &alerts { li { (a.kind) " — store " (a.store_id) ": " (a.message) } } }
+                    h2 { "Daily wholesaler report" }
+                    p { "CSV and JSON: " code { "stockade hq report daily --date YYYY-MM-DD" } ", or " code { "GET /hq/api/v1/reports/daily?date=…" } " with the operator token." }
+                }
+            }
+        },
+    )
+    .into_response()
+}
