@@ -40,7 +40,8 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(100));
         }
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1024,768"]}}}});
+            "binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1024,768",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]}}}});
         let s: Value = http.post(format!("{root}/session")).json(&caps).send().unwrap().json().unwrap();
         let id = s["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {s}")).to_string();
         Some(Browser { http, base: format!("{root}/session/{id}"), driver })
@@ -97,6 +98,16 @@ impl Browser {
     fn click(&self, css: &str) {
         let e = self.wait(css);
         self.cmd("POST", &format!("/element/{e}/click"), json!({}));
+    }
+    fn eval(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", json!({ "script": script, "args": [] }))
+    }
+    /// The page fits the 1024×768 window: nothing needs scrolling sideways.
+    fn fits_width(&self, page: &str) {
+        let v = self.eval("return [document.documentElement.scrollWidth, window.innerWidth];");
+        let (content, window) = (v[0].as_i64().unwrap(), v[1].as_i64().unwrap());
+        assert!(window <= 1024, "the window is 1024 wide at most: {window}");
+        assert!(content <= window, "{page} is {content} px wide in a {window} px window");
     }
     fn url(&self) -> String {
         self.cmd("GET", "/url", Value::Null).as_str().unwrap_or("").to_string()
@@ -159,6 +170,7 @@ fn a_budtender_sells_by_barcode_with_the_keyboard_and_the_limit_meter_refuses_an
     browser.wait_text("#error", |t| t.is_empty());
     browser.wait_text("#total", |t| t == "$225.99");
     browser.screenshot("register-cart");
+    browser.fits_width("the register");
     browser.click("#pay");
     let change = browser.wait_text("#change", |t| !t.is_empty());
     assert_eq!(change, "$74.01", "300.00 - 225.99");
@@ -166,8 +178,12 @@ fn a_budtender_sells_by_barcode_with_the_keyboard_and_the_limit_meter_refuses_an
     assert!(browser.text("#receipt").contains("HST"), "taxes itemized as Ontario requires");
     browser.screenshot("receipt");
 
-    // Back office: receive stock against a supplier document, close the till with a variance.
+    browser.fits_width("the receipt");
+
+    // Back office: receive stock against a supplier document, adjust, count, change a price,
+    // add a person, open a second till, close the first with a variance.
     browser.go(&format!("{url}/backoffice"));
+    browser.fits_width("the back office");
     browser.type_into("#rcv-supplier", "Ontario Cannabis Store");
     browser.type_into("#rcv-document", "OCS-INV-7731");
     browser.type_into("#rcv-product", "6280000000031");
@@ -176,9 +192,40 @@ fn a_budtender_sells_by_barcode_with_the_keyboard_and_the_limit_meter_refuses_an
     browser.type_into("#rcv-cost", &format!("120.00{ENTER}"));
     let received = browser.wait_text("#receive-result", |t| !t.is_empty());
     assert!(received.contains("Received 5 × Gelato 28g on OCS-INV-7731"), "{received}");
+    // A damaged jar written off: 24 → 23.
+    browser.type_into("#adj-product", "6280000000031");
+    browser.type_into("#adj-delta", "-1");
+    browser.type_into("#adj-note", &format!("crushed lid{ENTER}"));
+    let adjusted = browser.wait_text("#adjust-result", |t| !t.is_empty());
+    assert!(adjusted.contains("by -1 (Damaged): 23 on hand"), "{adjusted}");
+    // A count finds 21 on the shelf: variance -2.
+    browser.type_into("#cnt-product", "6280000000031");
+    browser.type_into("#cnt-counted", &format!("21{ENTER}"));
+    let counted = browser.wait_text("#count-result", |t| !t.is_empty());
+    assert!(counted.contains("expected 23, counted 21, variance -2"), "{counted}");
+    // A refused adjustment says why in the page: more units out than there are.
+    browser.type_into("#adj-delta", "\u{E009}a\u{E009}\u{E017}-500");
+    browser.click("#adjust button");
+    let refused = browser.wait_text("#adjust-result", |t| t.contains("in stock"));
+    assert!(refused.contains("only 21 of 'Gelato 28g' in stock; 500 requested"), "{refused}");
+    assert_eq!(browser.eval("return document.getElementById('adjust-result').className;"), "error");
+    // A price change.
+    browser.type_into("#price-product", "FLW-003");
+    browser.type_into("#price-new", &format!("209.99{ENTER}"));
+    let priced = browser.wait_text("#price-result", |t| !t.is_empty());
+    assert!(priced.contains("→ $209.99"), "{priced}");
+    // A new budtender.
+    browser.type_into("#staff-name", "Alex Doe");
+    browser.type_into("#staff-username", "alex");
+    browser.type_into("#staff-password", &format!("alex password 1{ENTER}"));
+    browser.wait_text("#staff", |t| t.contains("Alex Doe"));
+    // A second till.
+    browser.type_into("#open-register", "R2");
+    browser.type_into("#open-float", &format!("150{ENTER}"));
+    browser.wait("#counted-R2");
     // Cash kept: 225.99 on a zero float. Counted 220.00: 5.99 short.
-    browser.type_into("#counted", &format!("220.00{ENTER}"));
-    let closed = browser.wait_text("#close-result", |t| !t.is_empty());
+    browser.type_into("#counted-R1", &format!("220.00{ENTER}"));
+    let closed = browser.wait_text("#close-result-R1", |t| !t.is_empty());
     assert!(closed.contains("Expected $225.99") && closed.contains("variance -$5.99"), "{closed}");
     browser.screenshot("backoffice");
 
@@ -186,8 +233,11 @@ fn a_budtender_sells_by_barcode_with_the_keyboard_and_the_limit_meter_refuses_an
     let db = rusqlite::Connection::open_with_flags(store_dir.join("store.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let sales: i64 = db.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0)).unwrap();
     assert_eq!(sales, 1, "one sale, nothing from the refused attempt");
-    let on_hand: i64 = db.query_row("SELECT on_hand FROM products WHERE sku = 'FLW-003'", [], |r| r.get(0)).unwrap();
-    assert_eq!(on_hand, 20 - 1 + 5, "received 20, sold 1, received 5");
+    let (on_hand, price): (i64, i64) = db.query_row("SELECT on_hand, price_minor FROM products WHERE sku = 'FLW-003'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(on_hand, 21, "received 20, sold 1, received 5, damaged 1, counted 21");
+    assert_eq!(price, 20999);
+    let kinds: Vec<String> = db.prepare("SELECT kind FROM journal ORDER BY seq DESC LIMIT 6").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(kinds, ["till_closed", "till_opened", "staff_added", "price_changed", "stock_counted", "stock_adjusted"], "each action is one journal entry");
     let variance: i64 = db.query_row("SELECT variance_minor FROM tills WHERE register = 'R1'", [], |r| r.get(0)).unwrap();
     assert_eq!(variance, -599);
     run_ok(&["store", "verify", "--data", s], &[]);
@@ -228,6 +278,40 @@ fn the_register_keeps_selling_with_hq_down_and_the_hq_dashboard_shows_the_sale_a
     browser.click("#age");
     browser.type_into("#cash", &format!("20{ENTER}"));
     assert_eq!(browser.wait_text("#change", |t| !t.is_empty()), "$5.32", "the sale succeeds with HQ down");
+    let first_receipt = browser.url();
+
+    // Quick switch on the shared till: Sam sets a PIN at the register; the manager has one too.
+    browser.go(&format!("{url}/register"));
+    browser.click("#pin-box summary");
+    browser.type_into("#pin-password", "budtender password");
+    browser.type_into("#pin-new", &format!("2468{ENTER}"));
+    browser.wait_text("#pin-result", |t| t.contains("PIN saved"));
+    let r = client.put(format!("{url}/api/me/pin")).bearer_auth(&token).json(&json!({"password": PASSWORD, "pin": "13579"})).send().unwrap();
+    assert_eq!(r.status(), 204);
+    browser.go(&format!("{url}/register"));
+    browser.click("#switch-box summary");
+    browser.eval("document.getElementById('switch-name').value = 'manager';");
+    browser.type_into("#switch-pin", &format!("0000{ENTER}"));
+    let wrong = browser.wait_text("#switch-error", |t| !t.is_empty());
+    assert!(wrong.contains("wrong username or PIN"), "{wrong}");
+    assert!(browser.text("header").contains("Sam (budtender)"), "a wrong PIN changes nobody");
+    browser.type_into("#switch-pin", &format!("13579{ENTER}"));
+    browser.wait_text("header", |t| t.contains("(manager)"));
+    browser.click("#switch-box summary");
+    browser.eval("document.getElementById('switch-name').value = 'sam';");
+    browser.type_into("#switch-pin", &format!("2468{ENTER}"));
+    browser.wait_text("header", |t| t.contains("Sam (budtender)"));
+
+    // A return of the first sale, authorized by the manager's password at Sam's register.
+    browser.go(&first_receipt);
+    browser.type_into("#return-qty-0", "\u{E009}a\u{E009}\u{E017}1");
+    browser.click("#restock-0");
+    browser.type_into("#return-reason", "unopened, wrong strain");
+    browser.type_into("#return-user", "manager");
+    browser.type_into("#return-password", &format!("{PASSWORD}{ENTER}"));
+    assert_eq!(browser.wait_text("#refunded", |t| !t.is_empty()), "$14.68");
+    assert!(browser.text("#receipt").contains("(1 returned)"));
+    assert!(browser.text("header").contains("Sam (budtender)"), "the manager's credential was used once");
 
     // A second sale, voided: the budtender's own credentials are not enough, a manager's are,
     // and the budtender stays signed in.
@@ -260,7 +344,21 @@ fn the_register_keeps_selling_with_hq_down_and_the_hq_dashboard_shows_the_sale_a
     let sales = browser.wait_text("#sales", |t| t.contains("Queen St"));
     assert!(sales.contains("$12.99"), "the store's sale at HQ: {sales}");
     browser.wait("#sales-chart");
+    let categories = browser.text("#category-chart");
+    assert!(categories.contains("dried") && categories.contains("$12.99 · 1 units"), "{categories}");
     browser.screenshot("hq-dashboard");
+    // The daily wholesaler report as a page, with its CSV behind the same sign-in.
+    browser.click("#report-link");
+    let report = browser.wait_text("#report", |t| t.contains("Queen St"));
+    // Blue Dream: 1 sold (the voided sale does not count), 1 returned and restocked; 20 at close.
+    assert!(report.contains("FLW-005 Blue Dream 1g 1 1 0.000 $12.99 $1.69 $14.68 20"), "{report}");
+    assert!(report.contains("Total (24 rows) 1 1 $12.99 $1.69 $14.68"), "{report}");
+    browser.screenshot("hq-report");
+    let csv_href = browser.eval("return document.getElementById('csv-link').href;");
+    let anonymous = client.get(csv_href.as_str().unwrap()).send().unwrap();
+    assert_eq!(anonymous.status(), 401, "the report needs the operator's token");
+    let csv = client.get(csv_href.as_str().unwrap()).bearer_auth(&pair.operator_token).send().unwrap().text().unwrap();
+    assert!(csv.starts_with(stockade_hq::report::CSV_HEADER) && csv.contains("Queen St"), "{csv}");
     kill(&mut store);
     kill(&mut hq);
 }

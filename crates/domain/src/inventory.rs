@@ -18,6 +18,31 @@ pub enum AdjustReason {
 }
 
 impl AdjustReason {
+    /// Every reason, in the order a back office lists them.
+    pub const ALL: [AdjustReason; 8] = [
+        AdjustReason::Damage,
+        AdjustReason::Theft,
+        AdjustReason::Expired,
+        AdjustReason::EntryError,
+        AdjustReason::Sample,
+        AdjustReason::Destruction,
+        AdjustReason::Recall,
+        AdjustReason::Found,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AdjustReason::Damage => "Damaged",
+            AdjustReason::Theft => "Theft or loss",
+            AdjustReason::Expired => "Expired",
+            AdjustReason::EntryError => "Data entry error",
+            AdjustReason::Sample => "Sample",
+            AdjustReason::Destruction => "Destroyed",
+            AdjustReason::Recall => "Recall",
+            AdjustReason::Found => "Found",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AdjustReason::Damage => "damage",

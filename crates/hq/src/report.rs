@@ -176,3 +176,29 @@ impl Hq {
         Ok(out)
     }
 }
+
+/// Sales of one product class (the regulator's category) over a span of days, all stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategorySales {
+    pub class: String,
+    pub units_sold: i64,
+    pub net_sales_minor: i64,
+}
+
+impl Hq {
+    /// Net sales per product class on local days from `since` (YYYY-MM-DD) on, largest first.
+    pub fn sales_by_category(&self, since: &str) -> Result<Vec<CategorySales>, HqError> {
+        let rows = self.db.snapshot(|tx| {
+            tx.query(
+                "SELECT p.class, CAST(SUM(d.units_sold) AS BIGINT), CAST(SUM(d.net_minor) AS BIGINT)
+                 FROM daily_sales d JOIN products p ON p.retailer_id = d.retailer_id AND p.store_id = d.store_id AND p.product_id = d.product_id
+                 WHERE d.day >= $1 GROUP BY p.class",
+                &[since.into()],
+            )
+        })?;
+        let mut out: Vec<CategorySales> =
+            rows.into_iter().map(|r| CategorySales { class: r[0].show(), units_sold: r[1].i().unwrap_or(0), net_sales_minor: r[2].i().unwrap_or(0) }).collect();
+        out.sort_by(|a, b| b.net_sales_minor.cmp(&a.net_sales_minor).then_with(|| a.class.cmp(&b.class)));
+        Ok(out)
+    }
+}

@@ -16,6 +16,8 @@ pub const SESSION_IDLE_MS: i64 = 2 * 60 * 60 * 1000;
 pub const SESSION_ABSOLUTE_MS: i64 = 14 * 60 * 60 * 1000;
 pub const MAX_FAILED_LOGINS: i64 = 5;
 pub const LOCKOUT_MS: i64 = 5 * 60 * 1000;
+/// Wrong PINs in a row before the PIN is refused until a password sign-in.
+pub const MAX_PIN_FAILURES: i64 = 5;
 
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -62,6 +64,15 @@ pub fn check_new_credentials(username: &str, password: &str) -> Result<(), Store
     }
     if password.chars().count() < 8 || password.len() > 128 {
         return Err(StoreError::invalid("weak_password", "passwords are 8 to 128 characters"));
+    }
+    Ok(())
+}
+
+/// PINs are 4 to 8 digits and not one digit repeated.
+pub fn check_pin(pin: &str) -> Result<(), StoreError> {
+    let digits = (4..=8).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit());
+    if !digits || pin.bytes().all(|b| Some(&b) == pin.as_bytes().first()) {
+        return Err(StoreError::invalid("invalid_pin", "a PIN is 4 to 8 digits, not one digit repeated"));
     }
     Ok(())
 }
@@ -158,13 +169,26 @@ impl Store {
             tracing::warn!(user_id = %user_id, "login failed: wrong password or disabled account");
             return Err(StoreError::Unauthorized);
         }
+        let token = self.open_session(&user_id, true).await?;
+        tracing::info!(user_id = %user_id, "login");
+        let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?;
+        Ok((token, Actor { user_id, username: uname, display_name: display, role }))
+    }
+
+    /// Opens a session for `user_id` and clears its failed PIN count (so a password sign-in
+    /// unlocks a locked PIN); a password sign-in also clears failed password attempts.
+    async fn open_session(&self, user_id: &str, by_password: bool) -> Result<String, StoreError> {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = hex::encode(raw);
         let th = token_hash(&token);
+        let uid = user_id.to_string();
         self.write(move |tx| {
             let now = tx.now_ms();
-            tx.conn().execute("UPDATE credentials SET failed_logins = 0 WHERE user_id = ?1", params![uid])?;
+            if by_password {
+                tx.conn().execute("UPDATE credentials SET failed_logins = 0 WHERE user_id = ?1", params![uid])?;
+            }
+            tx.conn().execute("UPDATE pins SET failed = 0 WHERE user_id = ?1", params![uid])?;
             tx.conn().execute("DELETE FROM sessions WHERE expires_at < ?1", params![now])?;
             tx.conn().execute(
                 "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES (?1, ?2, ?3, ?3, ?4)",
@@ -173,9 +197,89 @@ impl Store {
             Ok(())
         })
         .await?;
-        tracing::info!(user_id = %user_id, "login");
+        Ok(token)
+    }
+
+    /// Sets the signed-in person's own quick-switch PIN; their password confirms it is them.
+    pub async fn set_pin(&self, actor: &Actor, password: &str, pin: &str) -> Result<(), StoreError> {
+        check_pin(pin)?;
+        let uid = actor.user_id.clone();
+        let hash: Option<String> = self
+            .read_async(move |c| Ok(c.query_row("SELECT password_hash FROM credentials WHERE user_id = ?1", params![uid], |r| r.get(0)).optional()?))
+            .await?;
+        let hash = hash.ok_or(StoreError::Unauthorized)?;
+        let (p, n) = (password.to_string(), pin.to_string());
+        let pin_hash = tokio::task::spawn_blocking(move || if verify_password(&p, &hash) { hash_password(&n).map(Some) } else { Ok(None) })
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))??;
+        let Some(pin_hash) = pin_hash else {
+            tracing::warn!(user_id = %actor.user_id, "PIN change refused: wrong password");
+            return Err(StoreError::invalid("wrong_password", "the password is not right; the PIN was not changed"));
+        };
+        let uid = actor.user_id.clone();
+        self.write(move |tx| {
+            tx.conn().execute(
+                "INSERT INTO pins (user_id, pin_hash, failed) VALUES (?1, ?2, 0) ON CONFLICT(user_id) DO UPDATE SET pin_hash = excluded.pin_hash, failed = 0",
+                params![uid, pin_hash],
+            )?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(user_id = %actor.user_id, "PIN set");
+        Ok(())
+    }
+
+    /// Quick switch at a shared till: username and PIN open a session. After
+    /// [`MAX_PIN_FAILURES`] wrong PINs in a row the PIN is refused until a password sign-in.
+    pub async fn pin_login(&self, username: &str, pin: &str) -> Result<(String, Actor), StoreError> {
+        let name = username.to_string();
+        let row = self
+            .read_async(move |c| {
+                Ok(c.query_row(
+                    "SELECT s.user_id, s.username, s.display_name, s.role, p.pin_hash, p.failed
+                     FROM staff s JOIN pins p ON p.user_id = s.user_id WHERE s.username = ?1 AND s.active = 1",
+                    params![name],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?)),
+                )
+                .optional()?)
+            })
+            .await?;
+        let Some((user_id, uname, display, role, hash, failed)) = row else {
+            let p = pin.to_string();
+            let _ = tokio::task::spawn_blocking(move || verify_password(&p, DUMMY_HASH.get_or_init(|| hash_password("not a real pin").unwrap_or_default()))).await;
+            tracing::warn!("PIN sign-in failed: no such user with a PIN");
+            return Err(StoreError::Unauthorized);
+        };
+        if failed >= MAX_PIN_FAILURES {
+            tracing::warn!(user_id = %user_id, "PIN sign-in refused: PIN locked");
+            return Err(StoreError::PinLocked);
+        }
+        let p = pin.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&p, &hash)).await.map_err(|e| StoreError::Io(e.to_string()))?;
+        if !ok {
+            let uid = user_id.clone();
+            self.write(move |tx| {
+                tx.conn().execute("UPDATE pins SET failed = failed + 1 WHERE user_id = ?1", params![uid])?;
+                Ok(())
+            })
+            .await?;
+            tracing::warn!(user_id = %user_id, "PIN sign-in failed: wrong PIN");
+            return Err(if failed + 1 >= MAX_PIN_FAILURES { StoreError::PinLocked } else { StoreError::Unauthorized });
+        }
+        let token = self.open_session(&user_id, false).await?;
+        tracing::info!(user_id = %user_id, "PIN sign-in");
         let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?;
         Ok((token, Actor { user_id, username: uname, display_name: display, role }))
+    }
+
+    /// Active staff who have a quick-switch PIN, for the register's switch list.
+    pub async fn staff_with_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read_async(|c| {
+            let mut st = c.prepare("SELECT s.username, s.display_name FROM staff s JOIN pins p ON p.user_id = s.user_id WHERE s.active = 1 ORDER BY s.display_name")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
     }
 
     /// Resolves a bearer token to the acting staff member, enforcing idle and absolute expiry.

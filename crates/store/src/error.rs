@@ -22,6 +22,8 @@ pub enum StoreError {
     Unauthorized,
     #[error("too many failed attempts; try again in {0} seconds")]
     Locked(i64),
+    #[error("PIN sign-in is locked after too many wrong PINs: sign in with your password")]
+    PinLocked,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("storage error: {0}")]

@@ -107,6 +107,30 @@ pub fn search_products(conn: &Connection, q: &ProductQuery) -> Result<Vec<Produc
     Ok(rows)
 }
 
+/// Products with `threshold` units or fewer on hand, emptiest first.
+pub fn low_stock(conn: &Connection, threshold: i64, limit: i64) -> Result<Vec<Product>, StoreError> {
+    let mut st = conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products WHERE on_hand <= ?1 ORDER BY on_hand, name, product_id LIMIT ?2"))?;
+    let rows = st.query_map(params![threshold, limit], product_row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StaffMember {
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub active: bool,
+}
+
+pub fn list_staff(conn: &Connection) -> Result<Vec<StaffMember>, StoreError> {
+    let mut st = conn.prepare_cached("SELECT user_id, username, display_name, role, active FROM staff ORDER BY display_name, username")?;
+    let rows = st
+        .query_map([], |r| Ok(StaffMember { user_id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, role: r.get(3)?, active: r.get(4)? }))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 pub fn product_by_barcode(conn: &Connection, gtin: &str) -> Result<Product, StoreError> {
     conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products WHERE gtin = ?1"))?
         .query_row(params![gtin], product_row)

@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS credentials (
     failed_logins INTEGER NOT NULL DEFAULT 0,
     locked_until INTEGER NOT NULL DEFAULT 0
 );
+-- Quick-switch PINs for a shared till: Argon2id hashes; after MAX_PIN_FAILURES wrong PINs the
+-- PIN is refused until the person signs in with their password.
+CREATE TABLE IF NOT EXISTS pins (
+    user_id TEXT PRIMARY KEY,
+    pin_hash TEXT NOT NULL,
+    failed INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash BLOB PRIMARY KEY,
     user_id TEXT NOT NULL,

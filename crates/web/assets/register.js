@@ -136,6 +136,25 @@
       " — " + waiting + " changes waiting to sync — selling normally";
   }
 
+  // Quick switch on a shared till: the next budtender's PIN replaces the session.
+  $("switch").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    // Not through api(): a wrong PIN answers 401, which must not sign the current person out.
+    const r = await fetch("/api/login/pin", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: $("switch-name").value, pin: $("switch-pin").value }) });
+    $("switch-pin").value = "";
+    if (!r.ok) { $("switch-error").textContent = errorText(await r.json().catch(() => null)); $("switch-pin").focus(); return; }
+    location.reload();
+  });
+  $("my-pin").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const r = await api("PUT", "/api/me/pin", { password: $("pin-password").value, pin: $("pin-new").value });
+    $("pin-password").value = $("pin-new").value = "";
+    const out = $("pin-result");
+    out.className = r.ok ? "" : "error";
+    out.textContent = r.ok ? "PIN saved. Use it to switch to yourself at any register." : errorText(r.data);
+  });
+
   $("scan").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); scan($("scan").value); } });
   $("checkout").addEventListener("submit", pay);
   banner();

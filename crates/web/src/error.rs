@@ -73,6 +73,7 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             StoreError::Locked(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", msg),
+            StoreError::PinLocked => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "pin_locked", msg),
             StoreError::Corrupt(_) | StoreError::Db(_) | StoreError::Io(_) => {
                 tracing::error!(error = %msg, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the store node; nothing was recorded")

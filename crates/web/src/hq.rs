@@ -148,13 +148,15 @@ async fn catalog(State(s): State<HqState>, method: Method, uri: Uri, headers: He
     Ok(Json(stockade_sync::CatalogPage { entries }))
 }
 
-/// Operator endpoints need the bearer token printed by `stockade hq init`.
+/// Operator endpoints need the token printed by `stockade hq init`: as `Authorization: Bearer …`
+/// or, from the dashboard, in its HttpOnly cookie.
 async fn operator(hq: &Arc<Hq>, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string)
+        .or_else(|| hq_cookie(headers))
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the operator token as Authorization: Bearer …"))?;
     if blocking(hq, move |hq| hq.is_operator(&token)).await? {
         Ok(())
@@ -174,17 +176,35 @@ async fn status(State(s): State<HqState>, headers: HeaderMap) -> Result<Json<ser
 struct ReportQuery {
     date: String,
     retailer: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
 }
 
 async fn report_daily(
     State(s): State<HqState>,
     headers: HeaderMap,
     q: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<stockade_hq::report::DailyRow>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let hq = s.hq.clone();
     operator(&hq, &headers).await?;
     let q = q.map_err(ApiError::from)?.0;
-    Ok(Json(blocking(&hq, move |hq| hq.report_daily(&q.date, q.retailer.as_deref())).await?))
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_format", format!("format '{other}' is not json or csv"))),
+    };
+    let date = q.date.clone();
+    let rows = blocking(&hq, move |hq| hq.report_daily(&q.date, q.retailer.as_deref())).await?;
+    if !csv {
+        return Ok(Json(rows).into_response());
+    }
+    let disposition = format!("attachment; filename=\"stockade-daily-{date}.csv\"");
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (axum::http::header::CONTENT_DISPOSITION, disposition)],
+        stockade_hq::report::to_csv(&rows),
+    )
+        .into_response())
 }
 
 pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
@@ -196,6 +216,7 @@ pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
         .route("/hq/api/v1/status", get(status))
         .route("/hq/api/v1/reports/daily", get(report_daily))
         .route("/hq", get(dashboard))
+        .route("/hq/report", get(report_page))
         .route("/hq/login", post(dashboard_login))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES))
@@ -310,17 +331,48 @@ fn sales_chart(days: &[stockade_hq::report::DaySales]) -> maud::Markup {
     }
 }
 
-async fn dashboard(State(s): State<HqState>, headers: HeaderMap) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let authorized = match hq_cookie(&headers) {
+/// Whether the dashboard cookie carries a known operator token.
+async fn dashboard_operator(s: &HqState, headers: &HeaderMap) -> bool {
+    match hq_cookie(headers) {
         Some(t) => blocking(&s.hq, move |hq| hq.is_operator(&t)).await.unwrap_or(false),
         None => false,
-    };
-    if !authorized {
-        return dashboard_page("Sign in", maud::html! { main.single { section { h1 { "Head office" } (login_form()) } } }).into_response();
     }
-    let data = blocking(&s.hq, |hq| Ok((hq.status()?, hq.alerts(20)?, hq.sales_by_day(14)?))).await;
-    let (stores, alerts, days) = match data {
+}
+
+fn sign_in_page() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    dashboard_page("Sign in", maud::html! { main.single { section { h1 { "Head office" } (login_form()) } } }).into_response()
+}
+
+/// Horizontal bars of net sales per product class, as inline SVG.
+fn category_chart(cats: &[stockade_hq::report::CategorySales]) -> maud::Markup {
+    let max = cats.iter().map(|c| c.net_sales_minor).max().unwrap_or(0).max(1);
+    let (w, row) = (640i64, 26i64);
+    maud::html! {
+        svg #category-chart viewBox=(format!("0 0 {w} {}", row * cats.len().max(1) as i64)) width="100%" role="img" aria-label="Net sales per category, all stores" {
+            @for (i, c) in cats.iter().enumerate() {
+                @let y = i as i64 * row;
+                @let bw = (c.net_sales_minor.max(0) * 380) / max;
+                text x="0" y=(y + 17) font-size="12" { (c.class.replace('_', " ")) }
+                rect x="150" y=(y + 4) width=(bw) height=(row - 8) fill="#8250df" { title { (c.class) ": " (money(c.net_sales_minor)) } }
+                text x=(150 + bw + 6) y=(y + 17) font-size="12" { (money(c.net_sales_minor)) " · " (c.units_sold) " units" }
+            }
+        }
+    }
+}
+
+async fn dashboard(State(s): State<HqState>, headers: HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !dashboard_operator(&s, &headers).await {
+        return sign_in_page();
+    }
+    let data = blocking(&s.hq, |hq| {
+        let days = hq.sales_by_day(14)?;
+        let since = days.first().map(|d| d.day.clone()).unwrap_or_default();
+        Ok((hq.status()?, hq.alerts(20)?, hq.sales_by_category(&since)?, days))
+    })
+    .await;
+    let (stores, alerts, categories, days) = match data {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -353,13 +405,87 @@ async fn dashboard(State(s): State<HqState>, headers: HeaderMap) -> axum::respon
                         thead { tr { th { "Day" } th { "Store" } th.num { "Units" } th.num { "Net sales" } } }
                         tbody { @for d in days.iter().rev() { tr { td { (d.day) } td { (d.store_name) } td.num { (d.units_sold) } td.num { (money(d.net_sales_minor)) } } } }
                     }
+                    h2 { "Net sales per category" @if let Some(d) = days.first() { " since " (d.day) } }
+                    @if categories.is_empty() { p { "No sales yet." } } @else { (category_chart(&categories)) }
                 }
                 section aria-labelledby="alerts-h" {
                     h2 #alerts-h { "Alerts" }
                     @if alerts.is_empty() { p { "None." } }
                     ul { @for a in &alerts { li { (a.kind) " — store " (a.store_id) ": " (a.message) } } }
                     h2 { "Daily wholesaler report" }
-                    p { "CSV and JSON: " code { "stockade hq report daily --date YYYY-MM-DD" } ", or " code { "GET /hq/api/v1/reports/daily?date=…" } " with the operator token." }
+                    p { a #report-link href="/hq/report" { "Open the daily report" } " (CSV and JSON downloads; also " code { "stockade hq report daily" } ")." }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct ReportPageQuery {
+    date: Option<String>,
+}
+
+/// The daily wholesaler report as a page: one row per store × product, totals, downloads.
+async fn report_page(
+    State(s): State<HqState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<ReportPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !dashboard_operator(&s, &headers).await {
+        return sign_in_page();
+    }
+    let latest = blocking(&s.hq, |hq| hq.sales_by_day(1)).await.ok().and_then(|d| d.last().map(|d| d.day.clone()));
+    let date = q.ok().and_then(|q| q.0.date).filter(|d| !d.is_empty()).or(latest).unwrap_or_else(|| {
+        chrono::DateTime::from_timestamp_millis(s.hq.now_ms()).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    });
+    let d2 = date.clone();
+    let rows = blocking(&s.hq, move |hq| hq.report_daily(&d2, None)).await;
+    let body = match &rows {
+        Ok(rows) => {
+            let sum = |f: fn(&stockade_hq::report::DailyRow) -> i64| rows.iter().map(f).sum::<i64>();
+            maud::html! {
+                p {
+                    a #csv-link href=(format!("/hq/api/v1/reports/daily?date={date}&format=csv")) { "Download CSV" } " · "
+                    a href=(format!("/hq/api/v1/reports/daily?date={date}")) { "JSON" }
+                }
+                table #report {
+                    thead { tr { th { "Store" } th { "SKU" } th { "Product" } th.num { "Sold" } th.num { "Returned" } th.num { "Weight (g)" } th.num { "Net sales" } th.num { "Tax" } th.num { "Refunds" } th.num { "Closing units" } } }
+                    tbody {
+                        @for r in rows {
+                            tr {
+                                td { (r.store_name) } td { (r.sku) } td { (r.product_name) } td.num { (r.units_sold) } td.num { (r.units_returned) }
+                                td.num { (r.weight_sold_mg / 1000) "." (format!("{:03}", r.weight_sold_mg % 1000)) }
+                                td.num { (money(r.net_sales_minor)) } td.num { (money(r.tax_minor)) } td.num { (money(r.refunds_minor)) } td.num { (r.closing_units) }
+                            }
+                        }
+                    }
+                    tfoot {
+                        tr {
+                            th colspan="3" { "Total (" (rows.len()) " rows)" }
+                            td.num { (sum(|r| r.units_sold)) } td.num { (sum(|r| r.units_returned)) } td.num {}
+                            td.num { (money(sum(|r| r.net_sales_minor))) } td.num { (money(sum(|r| r.tax_minor))) } td.num { (money(sum(|r| r.refunds_minor))) } td.num { (sum(|r| r.closing_units)) }
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) => maud::html! { p.error role="alert" { (e.message) } },
+    };
+    dashboard_page(
+        "Daily report",
+        maud::html! {
+            main.wide {
+                section aria-labelledby="report-h" {
+                    h1 #report-h { "Daily wholesaler report — " (date) }
+                    form method="get" action="/hq/report" {
+                        label for="date" { "Day (each store's local day)" }
+                        input #date type="date" name="date" value=(date) required;
+                        " " button type="submit" { "Show" }
+                    }
+                    (body)
+                    p { a href="/hq" { "Back to the dashboard" } }
                 }
             }
         },

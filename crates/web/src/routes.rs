@@ -4,13 +4,13 @@ use crate::error::{ApiError, ErrorBody};
 use crate::{ApiJson, ApiQuery, AppState, Auth};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use stockade_domain::catalog::ProductSpec;
 use stockade_journal::event::Role;
 use stockade_store::commands::*;
-use stockade_store::queries::{self, EndOfDay, Product, ProductQuery, Receipt, Status, Till};
+use stockade_store::queries::{self, EndOfDay, Product, ProductQuery, Receipt, StaffMember, Status, Till};
 use stockade_store::Actor;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(logout))
+        .routes(routes!(pin_login))
+        .routes(routes!(set_pin))
         .routes(routes!(me))
         .routes(routes!(status))
         .routes(routes!(list_products, create_product))
@@ -143,11 +145,62 @@ async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -
         stockade_store::StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password"),
         other => other.into(),
     })?;
-    if !req.set_cookie {
-        return Ok(Json(LoginResponse { token, user }).into_response());
+    Ok(session_response(token, user, req.set_cookie))
+}
+
+fn session_response(token: String, user: Actor, set_cookie: bool) -> Response {
+    if !set_cookie {
+        return Json(LoginResponse { token, user }).into_response();
     }
     let cookie = format!("{}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", crate::SESSION_COOKIE, stockade_store::auth::SESSION_ABSOLUTE_MS / 1000);
-    Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(LoginResponse { token, user })).into_response())
+    ([(axum::http::header::SET_COOKIE, cookie)], Json(LoginResponse { token, user })).into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PinLoginRequest {
+    username: String,
+    /// 4 to 8 digits, set by its owner with `PUT /api/me/pin`.
+    pin: String,
+}
+
+/// Quick switch between budtenders at a shared till: username and PIN open a session and the
+/// browser's previous session (if any) is signed out. Five wrong PINs in a row lock the PIN
+/// until its owner signs in with their password.
+#[utoipa::path(post, path = "/api/login/pin", request_body = PinLoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn pin_login(State(s): State<AppState>, parts: axum::http::request::Parts, ApiJson(req): ApiJson<PinLoginRequest>) -> Result<Response, ApiError> {
+    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or PIN");
+    if req.username.len() > 64 || req.pin.len() > 16 {
+        return Err(wrong());
+    }
+    let (token, user) = s.store.pin_login(&req.username, &req.pin).await.map_err(|e| match e {
+        stockade_store::StoreError::Unauthorized => wrong(),
+        other => other.into(),
+    })?;
+    if let Some(previous) = crate::bearer_token(&parts) {
+        if previous != token {
+            s.store.logout(&previous).await?;
+        }
+    }
+    Ok(session_response(token, user, true))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SetPinRequest {
+    /// The signed-in person's password, confirming it is them.
+    password: String,
+    pin: String,
+}
+
+/// Set your own quick-switch PIN (4 to 8 digits).
+#[utoipa::path(put, path = "/api/me/pin", request_body = SetPinRequest,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn set_pin(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<SetPinRequest>) -> Result<StatusCode, ApiError> {
+    if req.password.len() > 256 {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_password", "the password is not right; the PIN was not changed"));
+    }
+    s.store.set_pin(&a, &req.password, &req.pin).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// End the current session.
@@ -337,30 +390,11 @@ async fn end_of_day(State(s): State<AppState>, Auth(a): Auth, ApiQuery(q): ApiQu
     Ok(Json(s.store.read_async(move |c| queries::end_of_day(c, &store, &date)).await?))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct StaffMember {
-    user_id: String,
-    username: String,
-    display_name: String,
-    role: String,
-    active: bool,
-}
-
 /// Staff accounts (manager).
 #[utoipa::path(get, path = "/api/staff", responses((status = 200, body = Vec<StaffMember>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_staff(State(s): State<AppState>, Auth(a): Auth) -> ApiResult<Vec<StaffMember>> {
     a.require_manager()?;
-    let rows = s
-        .store
-        .read_async(|c| {
-            let mut st = c.prepare("SELECT user_id, username, display_name, role, active FROM staff ORDER BY username")?;
-            let rows = st
-                .query_map([], |r| Ok(StaffMember { user_id: r.get(0)?, username: r.get(1)?, display_name: r.get(2)?, role: r.get(3)?, active: r.get(4)? }))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await?;
-    Ok(Json(rows))
+    Ok(Json(s.store.read_async(queries::list_staff).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

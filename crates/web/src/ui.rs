@@ -14,6 +14,7 @@ use stockade_store::Actor;
 pub(crate) const APP_CSS: &str = include_str!("../assets/app.css");
 const REGISTER_JS: &str = include_str!("../assets/register.js");
 const BACKOFFICE_JS: &str = include_str!("../assets/backoffice.js");
+const RECEIPT_JS: &str = include_str!("../assets/receipt.js");
 /// Products at or under this many units are listed as low stock.
 const LOW_STOCK_UNITS: i64 = 10;
 
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
         .route("/assets/register.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], REGISTER_JS) }))
         .route("/assets/backoffice.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], BACKOFFICE_JS) }))
+        .route("/assets/receipt.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], RECEIPT_JS) }))
 }
 
 fn page(title: &str, body_attrs_till: Option<&str>, header_user: Option<&Actor>, content: Markup) -> Html<String> {
@@ -108,6 +110,10 @@ async fn register_page(State(state): State<AppState>, parts: Parts) -> Response 
         Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
     let till = tills.into_iter().find(|t| t.register != "SIM");
+    let switchable = match state.store.staff_with_pins().await {
+        Ok(s) => s,
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
     let Some(till) = till else {
         return page(
             "No open till",
@@ -115,7 +121,7 @@ async fn register_page(State(state): State<AppState>, parts: Parts) -> Response 
             Some(&actor),
             html! { main.single { section {
                 h1 { "No till is open" }
-                p { "A manager opens a till with its counted float in the back office (POST /api/tills) before selling." }
+                p { "A manager opens a till with its counted float in the " a href="/backoffice" { "back office" } " before selling." }
             } } },
         )
         .into_response();
@@ -152,6 +158,32 @@ async fn register_page(State(state): State<AppState>, parts: Parts) -> Response 
                         p.error #error role="alert" aria-live="assertive" {}
                         button #pay type="submit" { "Complete sale" }
                     }
+                    details #switch-box {
+                        summary { "Switch budtender" }
+                        form #switch {
+                            label for="switch-name" { "Who is selling" }
+                            select #switch-name {
+                                @for (username, display) in &switchable {
+                                    option value=(username) selected[*username == actor.username] { (display) }
+                                }
+                            }
+                            label for="switch-pin" { "PIN" }
+                            input #switch-pin type="password" inputmode="numeric" autocomplete="off" required;
+                            p.error #switch-error role="alert" {}
+                            button type="submit" { "Switch" }
+                        }
+                    }
+                    details #pin-box {
+                        summary { "Set my PIN" }
+                        form #my-pin {
+                            label for="pin-password" { "My password" }
+                            input #pin-password type="password" autocomplete="current-password" required;
+                            label for="pin-new" { "New PIN (4 to 8 digits)" }
+                            input #pin-new type="password" inputmode="numeric" autocomplete="off" required;
+                            p #pin-result role="status" {}
+                            button type="submit" { "Save PIN" }
+                        }
+                    }
                 }
             }
             script src="/assets/register.js" {}
@@ -159,27 +191,6 @@ async fn register_page(State(state): State<AppState>, parts: Parts) -> Response 
     )
     .into_response()
 }
-
-/// Voids with a manager's credentials without touching the budtender's session: the manager's
-/// token is used for this one request and then signed out.
-const VOID_JS: &str = r#"
-document.getElementById("void").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const f = e.target, err = document.getElementById("void-error");
-  err.textContent = "";
-  const json = { "content-type": "application/json" };
-  const l = await fetch("/api/login", { method: "POST", headers: json, credentials: "omit",
-    body: JSON.stringify({ username: document.getElementById("void-user").value, password: document.getElementById("void-password").value, set_cookie: false }) });
-  const who = await l.json().catch(() => null);
-  if (!l.ok) { err.textContent = who && who.error ? who.error.message : "Sign-in failed."; return; }
-  const auth = { ...json, authorization: "Bearer " + who.token };
-  const v = await fetch("/api/sales/" + encodeURIComponent(f.dataset.sale) + "/void", { method: "POST", headers: auth, credentials: "omit",
-    body: JSON.stringify({ reason: document.getElementById("void-reason").value }) });
-  const out = await v.json().catch(() => null);
-  fetch("/api/logout", { method: "POST", headers: auth, credentials: "omit" });
-  if (!v.ok) { err.textContent = out && out.error ? out.error.message : "The void failed."; return; }
-  location.reload();
-});"#;
 
 fn money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
@@ -192,7 +203,17 @@ async fn receipt_page(State(state): State<AppState>, Path(sale_id): Path<String>
         Err(r) => return r,
     };
     let store = state.store.clone();
-    let receipt = match state.store.read_async(move |c| stockade_store::queries::load_receipt(c, &sale_id, &store)).await {
+    let loaded = state
+        .store
+        .read_async(move |c| {
+            let receipt = stockade_store::queries::load_receipt(c, &sale_id, &store)?;
+            // Refunds come out of the sale's till when it is still open, else any open register.
+            let open = stockade_store::queries::list_tills(c, true)?;
+            let till = open.iter().find(|t| t.till_id == receipt.till_id).or_else(|| open.iter().find(|t| t.register != "SIM")).map(|t| t.till_id.clone());
+            Ok((receipt, till))
+        })
+        .await;
+    let (receipt, refund_till) = match loaded {
         Ok(r) => r,
         Err(stockade_store::StoreError::NotFound { .. }) => return (StatusCode::NOT_FOUND, "no such sale").into_response(),
         Err(e) => return crate::error::ApiError::from(e).into_response(),
@@ -207,7 +228,10 @@ async fn receipt_page(State(state): State<AppState>, Path(sale_id): Path<String>
                 @if receipt.status != "completed" { p { strong { "VOIDED" } } }
                 table {
                     @for l in &receipt.lines {
-                        tr { td { (l.quantity) " × " (l.name) } td.num { (money(l.net_minor)) } }
+                        tr {
+                            td { (l.quantity) " × " (l.name) @if l.returned_quantity > 0 { " (" (l.returned_quantity) " returned)" } }
+                            td.num { (money(l.net_minor)) }
+                        }
                     }
                     tr { td { "Subtotal" } td.num { (money(receipt.subtotal_minor)) } }
                     @for t in &receipt.taxes {
@@ -218,6 +242,9 @@ async fn receipt_page(State(state): State<AppState>, Path(sale_id): Path<String>
                         tr { td { "Paid " (t.kind) } td.num { (money(t.amount_minor)) } }
                     }
                     tr { td { strong { "Change" } } td.num #change { strong { (money(receipt.change_minor)) } } }
+                    @if receipt.refunded_minor > 0 {
+                        tr { td { "Refunded" } td.num #refunded { (money(receipt.refunded_minor)) } }
+                    }
                 }
                 @if !receipt.limits.is_empty() {
                     p { "Purchase limits used:" }
@@ -229,21 +256,53 @@ async fn receipt_page(State(state): State<AppState>, Path(sale_id): Path<String>
                 a #next href="/register" { "Next customer" }
             }
             @if receipt.status == "completed" {
-                section.noprint style="max-width:24rem;margin:1rem auto" aria-labelledby="void-h" {
-                    h2 #void-h { "Void this sale" }
-                    p { "A manager authorizes a void with their own credentials." }
-                    form #void data-sale=(receipt.sale_id) {
-                        label for="void-user" { "Manager username" }
-                        input #void-user type="text" autocomplete="off" required;
-                        label for="void-password" { "Manager password" }
-                        input #void-password type="password" autocomplete="off" required;
-                        label for="void-reason" { "Reason" }
-                        input #void-reason type="text" required;
-                        p.error #void-error role="alert" {}
-                        button type="submit" { "Void sale" }
+                div.noprint.manager-actions {
+                    @if let Some(till) = &refund_till {
+                        @if receipt.lines.iter().any(|l| l.returned_quantity < l.quantity) {
+                            section aria-labelledby="return-h" {
+                                h2 #return-h { "Return items" }
+                                p { "A manager authorizes a return; the refund is paid in cash from the open till." }
+                                form #return data-sale=(receipt.sale_id) data-till=(till) {
+                                    table {
+                                        thead { tr { th { "Item" } th.num { "Units back" } th { "Restock" } } }
+                                        tbody {
+                                            @for l in receipt.lines.iter().filter(|l| l.returned_quantity < l.quantity) {
+                                                tr {
+                                                    td { label.inline for={"return-qty-" (l.line)} { (l.name) " (" (l.quantity - l.returned_quantity) " returnable)" } }
+                                                    td.num { input.return-qty #{"return-qty-" (l.line)} data-line=(l.line) type="number" min="0" max=(l.quantity - l.returned_quantity) value="0"; }
+                                                    td { input #{"restock-" (l.line)} type="checkbox" aria-label={"Restock " (l.name) " (unopened)"}; }
+                                                }
+                                            }
+                                        }
+                                    }
+                                    label for="return-reason" { "Reason" }
+                                    input #return-reason type="text" required;
+                                    label for="return-user" { "Manager username" }
+                                    input #return-user type="text" autocomplete="off" required;
+                                    label for="return-password" { "Manager password" }
+                                    input #return-password type="password" autocomplete="off" required;
+                                    p.error #return-error role="alert" {}
+                                    button type="submit" { "Refund" }
+                                }
+                            }
+                        }
+                    }
+                    section aria-labelledby="void-h" {
+                        h2 #void-h { "Void this sale" }
+                        p { "A manager authorizes a void with their own credentials." }
+                        form #void data-sale=(receipt.sale_id) {
+                            label for="void-user" { "Manager username" }
+                            input #void-user type="text" autocomplete="off" required;
+                            label for="void-password" { "Manager password" }
+                            input #void-password type="password" autocomplete="off" required;
+                            label for="void-reason" { "Reason" }
+                            input #void-reason type="text" required;
+                            p.error #void-error role="alert" {}
+                            button type="submit" { "Void sale" }
+                        }
                     }
                 }
-                script { (maud::PreEscaped(VOID_JS)) }
+                script src="/assets/receipt.js" {}
             }
         },
     )
@@ -269,16 +328,22 @@ async fn backoffice_page(State(state): State<AppState>, parts: Parts) -> Respons
         .store
         .read_async(move |c| {
             let tills = stockade_store::queries::list_tills(c, true)?;
-            let q = stockade_store::queries::ProductQuery { limit: Some(200), ..Default::default() };
-            let low: Vec<_> = stockade_store::queries::search_products(c, &q)?.into_iter().filter(|p| p.on_hand <= LOW_STOCK_UNITS).collect();
+            let low = stockade_store::queries::low_stock(c, LOW_STOCK_UNITS, 200)?;
+            let staff = stockade_store::queries::list_staff(c)?;
             let today = stockade_store::apply::local_date(store.info().timezone, store.clock().now_ms());
             let eod = stockade_store::queries::end_of_day(c, &store, &today)?;
-            Ok((tills, low, eod))
+            Ok((tills, low, staff, eod))
         })
         .await;
-    let (tills, low, eod) = match data {
+    let (tills, low, staff, eod) = match data {
         Ok(d) => d,
         Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    let product_field = |id: &str| {
+        html! {
+            label for={(id) "-product"} { "Product (barcode, SKU or name)" }
+            input #{(id) "-product"} type="text" autocomplete="off" required;
+        }
     };
     page(
         "Back office",
@@ -286,49 +351,121 @@ async fn backoffice_page(State(state): State<AppState>, parts: Parts) -> Respons
         Some(&actor),
         html! {
             main {
-                section aria-labelledby="rcv-h" {
-                    h1 #rcv-h { "Receive stock" }
-                    form #receive {
-                        label for="rcv-supplier" { "Supplier" }
-                        input #rcv-supplier type="text" required;
-                        label for="rcv-document" { "Supplier document (invoice, manifest)" }
-                        input #rcv-document type="text" required;
-                        label for="rcv-product" { "Product (barcode, SKU or name)" }
-                        input #rcv-product type="text" required;
-                        label for="rcv-qty" { "Units" }
-                        input #rcv-qty type="number" min="1" required;
-                        label for="rcv-lot" { "Lot" }
-                        input #rcv-lot type="text";
-                        label for="rcv-cost" { "Unit cost" }
-                        input #rcv-cost type="text" inputmode="decimal";
-                        p #receive-result role="status" {}
-                        button type="submit" { "Receive" }
-                    }
-                    h2 { "Low stock (" (LOW_STOCK_UNITS) " units or fewer)" }
-                    table #low-stock {
-                        thead { tr { th { "Product" } th { "SKU" } th.num { "On hand" } } }
-                        tbody { @for p in &low { tr { td { (p.spec.name) } td { (p.spec.sku) } td.num { (p.on_hand) } } } }
-                    }
-                }
-                section aria-labelledby="till-h" {
-                    h2 #till-h { "Tills" }
-                    @for t in tills.iter().filter(|t| t.register != "SIM") {
-                        form #close-till data-till=(t.till_id) {
-                            p { "Register " (t.register) ": float " (money(t.float_minor)) ", cash sales " (money(t.cash_sales_minor)) ", refunds " (money(t.cash_refunds_minor)) }
-                            label for="counted" { "Counted cash" }
-                            input #counted type="text" inputmode="decimal" required;
-                            p #close-result role="status" {}
-                            button type="submit" { "Close till" }
+                div.col {
+                    section aria-labelledby="rcv-h" {
+                        h1 #rcv-h { "Receive stock" }
+                        form #receive {
+                            label for="rcv-supplier" { "Supplier" }
+                            input #rcv-supplier type="text" required;
+                            label for="rcv-document" { "Supplier document (invoice, manifest)" }
+                            input #rcv-document type="text" required;
+                            (product_field("rcv"))
+                            label for="rcv-qty" { "Units" }
+                            input #rcv-qty type="number" min="1" required;
+                            label for="rcv-lot" { "Lot" }
+                            input #rcv-lot type="text";
+                            label for="rcv-cost" { "Unit cost" }
+                            input #rcv-cost type="text" inputmode="decimal";
+                            p #receive-result role="status" {}
+                            button type="submit" { "Receive" }
                         }
                     }
-                    h2 { "Today (" (eod.date) ")" }
-                    table #eod {
-                        tr { th { "Sales" } td.num { (eod.sales_count) } }
-                        tr { th { "Voided" } td.num { (eod.voided_count) } }
-                        tr { th { "Net of tax" } td.num { (money(eod.subtotal_minor)) } }
-                        @for t in &eod.taxes { tr { th { (t.key) } td.num { (money(t.amount_minor)) } } }
-                        tr { th { "Refunds" } td.num { (money(eod.refunds_minor)) } }
-                        tr { th { "Total" } td.num { (money(eod.total_minor)) } }
+                    section aria-labelledby="adj-h" {
+                        h2 #adj-h { "Adjust stock" }
+                        form #adjust {
+                            (product_field("adj"))
+                            label for="adj-delta" { "Change in units (negative removes)" }
+                            input #adj-delta type="number" required;
+                            label for="adj-reason" { "Reason" }
+                            select #adj-reason required {
+                                @for r in stockade_domain::inventory::AdjustReason::ALL { option value=(r.as_str()) { (r.label()) } }
+                            }
+                            label for="adj-note" { "Note" }
+                            input #adj-note type="text";
+                            p #adjust-result role="status" {}
+                            button type="submit" { "Adjust" }
+                        }
+                    }
+                    section aria-labelledby="cnt-h" {
+                        h2 #cnt-h { "Count" }
+                        form #count {
+                            (product_field("cnt"))
+                            label for="cnt-counted" { "Units counted on the shelf" }
+                            input #cnt-counted type="number" min="0" required;
+                            p #count-result role="status" {}
+                            button type="submit" { "Record count" }
+                        }
+                    }
+                    section aria-labelledby="price-h" {
+                        h2 #price-h { "Change a price" }
+                        form #price {
+                            (product_field("price"))
+                            label for="price-new" { "New shelf price" }
+                            input #price-new type="text" inputmode="decimal" required;
+                            p #price-result role="status" {}
+                            button type="submit" { "Change price" }
+                        }
+                    }
+                }
+                div.col {
+                    section aria-labelledby="till-h" {
+                        h2 #till-h { "Tills" }
+                        @for t in tills.iter().filter(|t| t.register != "SIM") {
+                            form.close-till data-till=(t.till_id) data-register=(t.register) {
+                                p { "Register " (t.register) ": float " (money(t.float_minor)) ", cash sales " (money(t.cash_sales_minor)) ", refunds " (money(t.cash_refunds_minor)) }
+                                label for={"counted-" (t.register)} { "Counted cash in " (t.register) }
+                                input #{"counted-" (t.register)} type="text" inputmode="decimal" required;
+                                p.close-result #{"close-result-" (t.register)} role="status" {}
+                                button type="submit" { "Close till " (t.register) }
+                            }
+                        }
+                        form #open-till {
+                            h3 { "Open a till" }
+                            label for="open-register" { "Register" }
+                            input #open-register type="text" required placeholder="R1";
+                            label for="open-float" { "Counted float" }
+                            input #open-float type="text" inputmode="decimal" required;
+                            p #open-result role="status" {}
+                            button type="submit" { "Open till" }
+                        }
+                    }
+                    section aria-labelledby="low-h" {
+                        h2 #low-h { "Low stock (" (LOW_STOCK_UNITS) " units or fewer)" }
+                        table #low-stock {
+                            thead { tr { th { "Product" } th { "SKU" } th.num { "On hand" } } }
+                            tbody { @for p in &low { tr { td { (p.spec.name) } td { (p.spec.sku) } td.num { (p.on_hand) } } } }
+                        }
+                    }
+                    section aria-labelledby="eod-h" {
+                        h2 #eod-h { "Today (" (eod.date) ")" }
+                        table #eod {
+                            tr { th { "Sales" } td.num { (eod.sales_count) } }
+                            tr { th { "Voided" } td.num { (eod.voided_count) } }
+                            tr { th { "Net of tax" } td.num { (money(eod.subtotal_minor)) } }
+                            @for t in &eod.taxes { tr { th { (t.key) } td.num { (money(t.amount_minor)) } } }
+                            tr { th { "Refunds" } td.num { (money(eod.refunds_minor)) } }
+                            tr { th { "Total" } td.num { (money(eod.total_minor)) } }
+                        }
+                    }
+                    section aria-labelledby="staff-h" {
+                        h2 #staff-h { "Staff" }
+                        table #staff {
+                            thead { tr { th { "Name" } th { "Username" } th { "Role" } } }
+                            tbody { @for m in &staff { tr { td { (m.display_name) } td { (m.username) } td { (m.role) @if !m.active { " (disabled)" } } } } }
+                        }
+                        form #add-staff {
+                            h3 { "Add a person" }
+                            label for="staff-name" { "Display name" }
+                            input #staff-name type="text" required;
+                            label for="staff-username" { "Username" }
+                            input #staff-username type="text" autocomplete="off" required;
+                            label for="staff-role" { "Role" }
+                            select #staff-role { option value="budtender" { "Budtender" } option value="manager" { "Manager" } }
+                            label for="staff-password" { "First password (8 characters or more)" }
+                            input #staff-password type="password" autocomplete="new-password" required;
+                            p #staff-result role="status" {}
+                            button type="submit" { "Add" }
+                        }
                     }
                 }
             }
