@@ -233,10 +233,12 @@ fn a_budtender_sells_by_barcode_with_the_keyboard_and_the_limit_meter_refuses_an
     let db = rusqlite::Connection::open_with_flags(store_dir.join("store.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let sales: i64 = db.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0)).unwrap();
     assert_eq!(sales, 1, "one sale, nothing from the refused attempt");
-    let (on_hand, price): (i64, i64) = db.query_row("SELECT on_hand, price_minor FROM products WHERE sku = 'FLW-003'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (on_hand, price): (i64, i64) =
+        db.query_row("SELECT on_hand, price_minor FROM products WHERE sku = 'FLW-003'", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!(on_hand, 21, "received 20, sold 1, received 5, damaged 1, counted 21");
     assert_eq!(price, 20999);
-    let kinds: Vec<String> = db.prepare("SELECT kind FROM journal ORDER BY seq DESC LIMIT 6").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let kinds: Vec<String> =
+        db.prepare("SELECT kind FROM journal ORDER BY seq DESC LIMIT 6").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
     assert_eq!(kinds, ["till_closed", "till_opened", "staff_added", "price_changed", "stock_counted", "stock_adjusted"], "each action is one journal entry");
     let variance: i64 = db.query_row("SELECT variance_minor FROM tills WHERE register = 'R1'", [], |r| r.get(0)).unwrap();
     assert_eq!(variance, -599);

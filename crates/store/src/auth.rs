@@ -239,14 +239,24 @@ impl Store {
                     "SELECT s.user_id, s.username, s.display_name, s.role, p.pin_hash, p.failed
                      FROM staff s JOIN pins p ON p.user_id = s.user_id WHERE s.username = ?1 AND s.active = 1",
                     params![name],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    },
                 )
                 .optional()?)
             })
             .await?;
         let Some((user_id, uname, display, role, hash, failed)) = row else {
             let p = pin.to_string();
-            let _ = tokio::task::spawn_blocking(move || verify_password(&p, DUMMY_HASH.get_or_init(|| hash_password("not a real pin").unwrap_or_default()))).await;
+            let _ =
+                tokio::task::spawn_blocking(move || verify_password(&p, DUMMY_HASH.get_or_init(|| hash_password("not a real pin").unwrap_or_default()))).await;
             tracing::warn!("PIN sign-in failed: no such user with a PIN");
             return Err(StoreError::Unauthorized);
         };
@@ -275,7 +285,8 @@ impl Store {
     /// Active staff who have a quick-switch PIN, for the register's switch list.
     pub async fn staff_with_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.read_async(|c| {
-            let mut st = c.prepare("SELECT s.username, s.display_name FROM staff s JOIN pins p ON p.user_id = s.user_id WHERE s.active = 1 ORDER BY s.display_name")?;
+            let mut st =
+                c.prepare("SELECT s.username, s.display_name FROM staff s JOIN pins p ON p.user_id = s.user_id WHERE s.active = 1 ORDER BY s.display_name")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })

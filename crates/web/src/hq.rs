@@ -437,9 +437,12 @@ async fn report_page(
         return sign_in_page();
     }
     let latest = blocking(&s.hq, |hq| hq.sales_by_day(1)).await.ok().and_then(|d| d.last().map(|d| d.day.clone()));
-    let date = q.ok().and_then(|q| q.0.date).filter(|d| !d.is_empty()).or(latest).unwrap_or_else(|| {
-        chrono::DateTime::from_timestamp_millis(s.hq.now_ms()).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
-    });
+    let date = q
+        .ok()
+        .and_then(|q| q.0.date)
+        .filter(|d| !d.is_empty())
+        .or(latest)
+        .unwrap_or_else(|| chrono::DateTime::from_timestamp_millis(s.hq.now_ms()).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default());
     let d2 = date.clone();
     let rows = blocking(&s.hq, move |hq| hq.report_daily(&d2, None)).await;
     let body = match &rows {

@@ -301,3 +301,67 @@ async fn a_cart_quote_meters_each_limit_and_names_the_excess_without_recording_a
     assert_eq!((s, bad["error"]["code"].as_str()), (422, Some("unknown_product")));
     assert_eq!(app.journal_size().await, before, "a quote records nothing");
 }
+
+#[tokio::test]
+async fn a_pin_switches_budtenders_and_five_wrong_pins_lock_it_until_a_password_sign_in() {
+    let app = spawn_app("CA-ON").await;
+    let (s, _) = app.post("/api/staff", json!({"username": "sam", "display_name": "Sam", "role": "budtender", "password": "sam password"})).await;
+    assert_eq!(s, 201);
+    let sam = app.login("sam", "sam password").await;
+    let put_pin = |token: String, body: Value| {
+        let (client, url) = (app.client.clone(), format!("{}/api/me/pin", app.base));
+        async move {
+            let r = client.put(url).bearer_auth(token).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // PIN rules, and the password must confirm the owner.
+    for bad in ["123", "123456789", "12a4", "7777"] {
+        let (s, r) = put_pin(sam.clone(), json!({"password": "sam password", "pin": bad})).await;
+        assert_eq!((s, r["error"]["code"].as_str()), (422, Some("invalid_pin")), "{bad}");
+    }
+    let (s, r) = put_pin(sam.clone(), json!({"password": "not sam's", "pin": "2468"})).await;
+    assert_eq!((s, r["error"]["code"].as_str()), (422, Some("wrong_password")));
+    let pin_login = |user: &str, pin: &str| {
+        let (client, url, body) = (app.client.clone(), format!("{}/api/login/pin", app.base), json!({"username": user, "pin": pin}));
+        async move {
+            let r = client.post(url).json(&body).send().await.unwrap();
+            let cookie = r.headers().get("set-cookie").is_some();
+            (r.status().as_u16(), cookie, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(pin_login("sam", "2468").await.0, 401, "no PIN was set by the refused requests");
+    assert_eq!(put_pin(sam.clone(), json!({"password": "sam password", "pin": "2468"})).await.0, 204);
+
+    // The PIN opens a session as Sam, with the cookie a browser keeps.
+    let (s, cookie, r) = pin_login("sam", "2468").await;
+    assert_eq!((s, cookie, r["user"]["username"].as_str()), (200, true, Some("sam")));
+    let (s, me) = app.get_as(r["token"].as_str().unwrap(), "/api/me").await;
+    assert_eq!((s, me["role"].as_str()), (200, Some("budtender")));
+    // Switching signs the previous session of that browser out.
+    let r = app
+        .client
+        .post(format!("{}/api/login/pin", app.base))
+        .header("cookie", format!("stockade_session={sam}"))
+        .json(&json!({"username": "sam", "pin": "2468"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get_as(&sam, "/api/me").await.0, 401, "the switched-from session is over");
+
+    // Unknown users and wrong PINs look the same; the fifth wrong PIN locks it.
+    assert_eq!(pin_login("nobody", "2468").await.0, 401);
+    for i in 1..stockade_store::auth::MAX_PIN_FAILURES {
+        assert_eq!(pin_login("sam", "1357").await.0, 401, "wrong PIN {i}");
+    }
+    let (s, _, r) = pin_login("sam", "1357").await;
+    assert_eq!((s, r["error"]["code"].as_str()), (429, Some("pin_locked")));
+    let (s, _, r) = pin_login("sam", "2468").await;
+    assert_eq!((s, r["error"]["code"].as_str()), (429, Some("pin_locked")), "locked even with the right PIN");
+    // Time does not unlock it; the password does.
+    app.clock.advance(24 * 3600 * 1000);
+    assert_eq!(pin_login("sam", "2468").await.0, 429);
+    app.login("sam", "sam password").await;
+    assert_eq!(pin_login("sam", "2468").await.0, 200);
+}

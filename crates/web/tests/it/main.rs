@@ -53,7 +53,10 @@ impl TestApp {
         self.post_as(&self.token, path, body).await
     }
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(format!("{}{}", self.base, path)).bearer_auth(&self.token).send().await.unwrap();
+        self.get_as(&self.token, path).await
+    }
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self.client.get(format!("{}{}", self.base, path)).bearer_auth(token).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
