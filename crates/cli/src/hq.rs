@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use stockade_hq::access::{HqRole, Principal};
 use stockade_hq::db::Db;
 use stockade_hq::Hq;
 
@@ -19,7 +20,7 @@ pub struct Where {
 
 #[derive(Subcommand)]
 pub enum HqCmd {
-    /// Create HQ: its signing key, its database and an operator token.
+    /// Create HQ: its signing key, its database and the first administrator's token.
     Init {
         #[command(flatten)]
         at: Where,
@@ -106,6 +107,67 @@ pub enum HqCmd {
     /// Reports.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Add a head-office user and print their token (shown once). Roles: admin, analyst (the
+    /// wholesaler: store-level sales only where the retailer shares them), owner (one retailer,
+    /// --retailer), auditor (reads everything, changes nothing).
+    AddUser {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        retailer: Option<String>,
+    },
+    /// Revoke a head-office user: their tokens stop working at once.
+    RevokeUser {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        user_id: String,
+    },
+    /// Record whether a retailer's agreement shares store-level sales with the wholesaler's analysts.
+    Sharing {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        retailer: String,
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        store_level: bool,
+    },
+    /// Check the audit log's chain and signature, then list records (oldest first). Exit 1 when
+    /// the log was tampered with.
+    Audit {
+        #[command(flatten)]
+        at: Where,
+        /// A user's id or name.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        store: Option<String>,
+        /// read_sales, read_status, export, permission_change, denied
+        #[arg(long)]
+        kind: Option<String>,
+        /// From this UTC time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn utc_ms(text: &Option<String>, what: &str) -> Result<Option<i64>> {
+    text.as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_millis())
+                .with_context(|| format!("--{what} '{t}' is not an RFC 3339 time, e.g. 2026-11-22T00:00:00Z"))
+        })
+        .transpose()
 }
 
 #[derive(Subcommand)]
@@ -168,10 +230,10 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
     match cmd {
         HqCmd::Init { at, name } => {
             let hq = Hq::init(&at.data, connect(&at)?, &name, stockade_hq::system_clock())?;
-            let token = hq.create_operator_token()?;
+            let (_, token) = hq.bootstrap_admin()?;
             println!("HQ {} created ({})", hq.hq_id(), hq.db().engine());
             println!("HQ public key: {}", hq.public_key_hex());
-            println!("operator token: {token}  (shown once; for /hq/api/v1/status and reports)");
+            println!("admin token: {token}  (user 'admin'; shown once; for the dashboard, /hq/api/v1/… and `hq add-user`)");
             Ok(0)
         }
         HqCmd::Serve { at, listen, max_clock_skew_ms } => {
@@ -225,10 +287,18 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let hq = open(&at)?;
             match stockade_hq::verify::verify(&hq) {
                 Ok(r) => {
+                    let audit = match hq.verify_audit() {
+                        Ok(n) => n,
+                        Err(e) => {
+                            println!("NOT INTACT: {e}");
+                            return Ok(1);
+                        }
+                    };
                     println!(
                         "intact: HQ journal {} entries; {} stores, {} entries, {} co-signed checkpoints, {} derived rows match",
                         r.hq_entries, r.stores, r.entries, r.checkpoints, r.derived_rows
                     );
+                    println!("audit log: {audit} records, chain and signed head intact");
                     for (store, size, head) in r.heads {
                         println!("  store {store}: {size} entries, head {head}");
                     }
@@ -306,8 +376,54 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             }
             Ok(0)
         }
+        HqCmd::AddUser { at, name, role, retailer } => {
+            let role = HqRole::parse(&role).with_context(|| format!("role '{role}' is not admin, analyst, owner or auditor"))?;
+            let (user, token) = open(&at)?.add_user(&Principal::local_admin(), &name, role, retailer.as_deref())?;
+            println!("user {} ({}, {}) added", user.name, user.user_id, role.as_str());
+            println!("token: {token}  (shown once)");
+            Ok(0)
+        }
+        HqCmd::RevokeUser { at, user_id } => {
+            open(&at)?.revoke_user(&Principal::local_admin(), &user_id)?;
+            println!("user {user_id} revoked");
+            Ok(0)
+        }
+        HqCmd::Sharing { at, retailer, store_level } => {
+            open(&at)?.set_sharing(&Principal::local_admin(), &retailer, store_level)?;
+            println!("retailer {retailer}: store-level sales {} with analysts", if store_level { "shared" } else { "not shared" });
+            Ok(0)
+        }
+        HqCmd::Audit { at, user, store, kind, from, to, json } => {
+            let hq = open(&at)?;
+            let n = match hq.verify_audit() {
+                Ok(n) => n,
+                Err(e) => {
+                    println!("AUDIT LOG NOT INTACT: {e}");
+                    return Ok(1);
+                }
+            };
+            let user = match user {
+                Some(u) => Some(hq.user_id_of(&u)?.with_context(|| format!("no user '{u}'"))?),
+                None => None,
+            };
+            let filter = stockade_hq::audit::AuditFilter { user, store, kind, from_ms: utc_ms(&from, "from")?, to_ms: utc_ms(&to, "to")?, limit: None };
+            let records = hq.audit_query(&filter)?;
+            eprintln!("audit log intact: {n} records; {} match", records.len());
+            for r in &records {
+                if json {
+                    println!("{}", serde_json::to_string(r)?);
+                } else {
+                    let at = chrono::DateTime::from_timestamp_millis(r.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
+                    println!(
+                        "{:>6} {at} {} [{}] {} retailer={} store={} rows={} {}",
+                        r.seq, r.user_name, r.user_id, r.kind, r.retailer_id, r.store_id, r.rows, r.what
+                    );
+                }
+            }
+            Ok(0)
+        }
         HqCmd::Report(ReportCmd::Daily { at, date, retailer, csv, json }) => {
-            let rows = open(&at)?.report_daily(&date, retailer.as_deref())?;
+            let rows = open(&at)?.report_daily_for(&Principal::local_admin(), &date, retailer.as_deref())?;
             let text = stockade_hq::report::to_csv(&rows);
             match csv {
                 Some(p) => write_file(&p, &text)?,

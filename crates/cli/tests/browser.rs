@@ -339,7 +339,7 @@ fn the_register_keeps_selling_with_hq_down_and_the_hq_dashboard_shows_the_sale_a
     wait_caught_up(&client, &url, &token, Duration::from_secs(30));
     browser.go(&format!("{hq_url}/hq"));
     browser.type_into("#token", &format!("{}{ENTER}", "0".repeat(64)));
-    browser.wait_text("body", |t| t.contains("Unknown operator token"));
+    browser.wait_text("body", |t| t.contains("Unknown or revoked token"));
     browser.type_into("#token", &format!("{}{ENTER}", pair.operator_token));
     let stores = browser.wait_text("#stores", |t| t.contains("Queen St"));
     assert!(stores.contains("ok"), "integrity ok: {stores}");

@@ -3,6 +3,8 @@
 //! Storage is SQLite (embedded default) or PostgreSQL through [`db::Db`]; the logic is written
 //! once. No HTTP here: `stockade-web` serves it.
 
+pub mod access;
+pub mod audit;
 pub mod db;
 pub mod project;
 pub mod rebuild;
@@ -10,6 +12,8 @@ pub mod report;
 pub mod schema;
 pub mod verify;
 
+use access::{Action, Decision, HqRole, Principal, Scope};
+use audit::AuditEvent;
 use db::{Db, DbError, Tx, Val};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use project::StoreCtx;
@@ -38,6 +42,12 @@ pub enum HqError {
     /// Refused as forged or inconsistent with what the store signed before; raised as an alert.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// No valid token: who is asking is not known.
+    #[error("unknown or revoked token")]
+    Unauthorized,
+    /// Known, but not allowed to do this (the refusal is audited).
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database: {0}")]
@@ -588,20 +598,163 @@ impl Hq {
             .collect())
     }
 
-    /// A new operator token (256 random bits) for HQ's operator endpoints; only its hash is kept.
-    pub fn create_operator_token(&self) -> Result<String, HqError> {
+    /// Adds a head-office account; returns it and its API token (256 random bits, shown once,
+    /// kept only as a SHA-256). `by` is who granted it; the grant is in HQ's journal and in the
+    /// audit log.
+    pub fn add_user(&self, by: &Principal, name: &str, role: HqRole, retailer_id: Option<&str>) -> Result<(Principal, String), HqError> {
+        self.require(by, &Action::ManageUsers)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 80 {
+            return Err(invalid("invalid_name", "a user name of 1 to 80 characters is required"));
+        }
+        match (role, retailer_id) {
+            (HqRole::Owner, None) => return Err(invalid("retailer_required", "an owner belongs to one retailer: give --retailer")),
+            (HqRole::Owner, Some(r)) => {
+                if self.db.tx(|tx| tx.one("SELECT 1 FROM retailers WHERE retailer_id = $1", &[r.into()]))?.is_none() {
+                    return Err(HqError::NotFound { what: "retailer", id: r.into() });
+                }
+            }
+            (_, Some(_)) => return Err(invalid("retailer_not_allowed", "only owners belong to a retailer")),
+            (_, None) => {}
+        }
+        if self.db.tx(|tx| tx.one("SELECT 1 FROM hq_users WHERE name = $1 AND active = 1", &[name.into()]))?.is_some() {
+            return Err(HqError::Conflict { code: "user_exists", message: format!("an active user is already named '{name}'"), hq_size: None });
+        }
+        let user = Principal { user_id: uuid::Uuid::new_v4().to_string(), name: name.into(), role, retailer_id: retailer_id.map(str::to_string) };
+        self.append_hq(
+            &by.user_id,
+            vec![HqEvent::UserGranted {
+                user_id: user.user_id.clone(),
+                name: user.name.clone(),
+                role: role.as_str().into(),
+                retailer_id: user.retailer_id.clone(),
+            }],
+        )?;
+        let token = self.issue_token(&user.user_id)?;
+        self.audit(AuditEvent {
+            user_id: &by.user_id,
+            user_name: &by.name,
+            kind: "permission_change",
+            retailer_id: retailer_id.unwrap_or(""),
+            store_id: "",
+            what: format!("granted {} to '{}' ({})", role.as_str(), user.name, user.user_id),
+            rows: 0,
+        })?;
+        Ok((user, token))
+    }
+
+    /// The first administrator, made by `hq init` (the local command line is the root of trust).
+    pub fn bootstrap_admin(&self) -> Result<(Principal, String), HqError> {
+        let exists = self.db.tx(|tx| tx.one("SELECT 1 FROM hq_users WHERE role = 'admin'", &[]))?;
+        if exists.is_some() {
+            return Err(HqError::Conflict { code: "admin_exists", message: "HQ already has an administrator".into(), hq_size: None });
+        }
+        self.add_user(&Principal::local_admin(), "admin", HqRole::Admin, None)
+    }
+
+    fn issue_token(&self, user_id: &str) -> Result<String, HqError> {
         let token = random_hex(32);
         let now = self.now_ms();
         self.db.tx(|tx| {
-            tx.exec("INSERT INTO operator_tokens (token_hash, created_ms) VALUES ($1, $2)", &[Val::B(Sha256::digest(token.as_bytes()).to_vec()), now.into()])
+            tx.exec(
+                "INSERT INTO user_tokens (token_hash, user_id, created_ms) VALUES ($1, $2, $3)",
+                &[Val::B(Sha256::digest(token.as_bytes()).to_vec()), user_id.into(), now.into()],
+            )
         })?;
         Ok(token)
     }
 
-    /// Looks the token up by its SHA-256, so no comparison runs on the secret itself.
-    pub fn is_operator(&self, token: &str) -> Result<bool, HqError> {
+    /// Revokes an account: its tokens stop working at once.
+    pub fn revoke_user(&self, by: &Principal, user_id: &str) -> Result<(), HqError> {
+        self.require(by, &Action::ManageUsers)?;
+        let row = self.db.tx(|tx| tx.one("SELECT name, retailer_id FROM hq_users WHERE user_id = $1 AND active = 1", &[user_id.into()]))?;
+        let row = row.ok_or_else(|| HqError::NotFound { what: "active user", id: user_id.into() })?;
+        self.append_hq(&by.user_id, vec![HqEvent::UserRevoked { user_id: user_id.into() }])?;
+        self.db.tx(|tx| tx.exec("DELETE FROM user_tokens WHERE user_id = $1", &[user_id.into()]))?;
+        self.audit(AuditEvent {
+            user_id: &by.user_id,
+            user_name: &by.name,
+            kind: "permission_change",
+            retailer_id: &row[1].show(),
+            store_id: "",
+            what: format!("revoked '{}' ({user_id})", row[0].show()),
+            rows: 0,
+        })?;
+        Ok(())
+    }
+
+    /// Records a retailer's agreement: may the wholesaler's analysts see its sales per store?
+    pub fn set_sharing(&self, by: &Principal, retailer_id: &str, store_level: bool) -> Result<(), HqError> {
+        self.require(by, &Action::ManageStores { retailer: retailer_id })?;
+        if self.db.tx(|tx| tx.one("SELECT 1 FROM retailers WHERE retailer_id = $1", &[retailer_id.into()]))?.is_none() {
+            return Err(HqError::NotFound { what: "retailer", id: retailer_id.into() });
+        }
+        self.append_hq(&by.user_id, vec![HqEvent::SharingSet { retailer_id: retailer_id.into(), store_level }])?;
+        self.audit(AuditEvent {
+            user_id: &by.user_id,
+            user_name: &by.name,
+            kind: "permission_change",
+            retailer_id,
+            store_id: "",
+            what: format!("store-level sharing with analysts {}", if store_level { "on" } else { "off" }),
+            rows: 0,
+        })?;
+        Ok(())
+    }
+
+    /// The active user holding `token`. The token is looked up by its SHA-256, so no comparison
+    /// runs on the secret itself.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, HqError> {
         let h = Sha256::digest(token.trim().as_bytes()).to_vec();
-        Ok(self.db.tx(|tx| tx.one("SELECT 1 FROM operator_tokens WHERE token_hash = $1", &[Val::B(h)]))?.is_some())
+        let row = self.db.tx(|tx| {
+            tx.one(
+                "SELECT u.user_id, u.name, u.role, u.retailer_id FROM user_tokens t JOIN hq_users u ON u.user_id = t.user_id
+                 WHERE t.token_hash = $1 AND u.active = 1",
+                &[Val::B(h)],
+            )
+        })?;
+        let r = row.ok_or(HqError::Unauthorized)?;
+        let role = HqRole::parse(&r[2].show()).ok_or_else(|| HqError::Corrupt(format!("user {}: unknown role '{}'", r[0].show(), r[2].show())))?;
+        let retailer = r[3].show();
+        Ok(Principal { user_id: r[0].show(), name: r[1].show(), role, retailer_id: (!retailer.is_empty()).then_some(retailer) })
+    }
+
+    /// A user's id from their id or name (the newest account of that name).
+    pub fn user_id_of(&self, id_or_name: &str) -> Result<Option<String>, HqError> {
+        let row = self.db.tx(|tx| tx.one("SELECT user_id FROM hq_users WHERE user_id = $1 OR name = $1 ORDER BY active DESC LIMIT 1", &[id_or_name.into()]))?;
+        Ok(row.map(|r| r[0].show()))
+    }
+
+    /// Retailers whose agreement shares store-level sales with analysts.
+    pub fn sharing(&self) -> Result<Vec<String>, HqError> {
+        let rows = self.db.tx(|tx| tx.query("SELECT retailer_id FROM sharing WHERE store_level = 1 ORDER BY retailer_id", &[]))?;
+        Ok(rows.iter().map(|r| r[0].show()).collect())
+    }
+
+    /// What `p` may see of `action`, or an audited refusal.
+    pub fn require(&self, p: &Principal, action: &Action<'_>) -> Result<Scope, HqError> {
+        let sharing = if matches!(action, Action::ReadSales { .. }) { self.sharing()? } else { Vec::new() };
+        match access::decide(p, action, &sharing) {
+            Decision::Allow(scope) => Ok(scope),
+            Decision::Deny(why) => {
+                let asked = match action {
+                    Action::ReadSales { retailer } => retailer.unwrap_or("").to_string(),
+                    Action::ManageStores { retailer } => retailer.to_string(),
+                    _ => String::new(),
+                };
+                self.audit(AuditEvent {
+                    user_id: &p.user_id,
+                    user_name: &p.name,
+                    kind: "denied",
+                    retailer_id: &asked,
+                    store_id: "",
+                    what: format!("{action:?}"),
+                    rows: 0,
+                })?;
+                tracing::warn!(user_id = %p.user_id, action = ?action, "refused");
+                Err(HqError::Forbidden(why))
+            }
+        }
     }
 
     /// Clears a store's attention flag once an operator has looked at it.

@@ -29,6 +29,24 @@ pub fn apply_hq(tx: &mut dyn Tx, env: &HqEnvelope) -> Result<(), HqError> {
                 return Err(HqError::Corrupt(format!("HQ journal entry {}: enrols an unregistered key", env.seq)));
             }
         }
+        HqEvent::UserGranted { user_id, name, role, retailer_id } => {
+            tx.exec(
+                "INSERT INTO hq_users (user_id, name, role, retailer_id, active) VALUES ($1, $2, $3, $4, 1)",
+                &[user_id.into(), name.into(), role.into(), retailer_id.as_deref().unwrap_or("").into()],
+            )?;
+        }
+        HqEvent::UserRevoked { user_id } => {
+            if tx.exec("UPDATE hq_users SET active = 0 WHERE user_id = $1", &[user_id.into()])? != 1 {
+                return Err(HqError::Corrupt(format!("HQ journal entry {}: revokes an unknown user", env.seq)));
+            }
+        }
+        HqEvent::SharingSet { retailer_id, store_level } => {
+            tx.exec(
+                "INSERT INTO sharing (retailer_id, store_level) VALUES ($1, $2)
+                 ON CONFLICT (retailer_id) DO UPDATE SET store_level = excluded.store_level",
+                &[retailer_id.into(), (*store_level as i64).into()],
+            )?;
+        }
         HqEvent::CatalogPublished { retailer_id, retailer_seq, products } => {
             tx.exec(
                 "INSERT INTO publications (retailer_id, retailer_seq, hq_seq, products) VALUES ($1, $2, $3, $4)",

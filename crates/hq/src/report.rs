@@ -1,6 +1,8 @@
 //! The wholesaler's daily sales-and-inventory report: per store × product, the day's sales
 //! (units, weight, revenue, taxes, refunds) and closing stock, in the store's local day.
 
+use crate::access::{Action, Principal, Scope};
+use crate::audit::AuditEvent;
 use crate::db::Val;
 use crate::{Hq, HqError};
 use serde::Serialize;
@@ -186,19 +188,154 @@ pub struct CategorySales {
 }
 
 impl Hq {
-    /// Net sales per product class on local days from `since` (YYYY-MM-DD) on, largest first.
-    pub fn sales_by_category(&self, since: &str) -> Result<Vec<CategorySales>, HqError> {
+    /// Net sales per product class on local days from `since` (YYYY-MM-DD) on, largest first;
+    /// all stores, or one retailer's.
+    pub fn sales_by_category(&self, since: &str, retailer: Option<&str>) -> Result<Vec<CategorySales>, HqError> {
         let rows = self.db.snapshot(|tx| {
             tx.query(
                 "SELECT p.class, CAST(SUM(d.units_sold) AS BIGINT), CAST(SUM(d.net_minor) AS BIGINT)
                  FROM daily_sales d JOIN products p ON p.retailer_id = d.retailer_id AND p.store_id = d.store_id AND p.product_id = d.product_id
-                 WHERE d.day >= $1 GROUP BY p.class",
-                &[since.into()],
+                 WHERE d.day >= $1 AND ($2 = '' OR d.retailer_id = $2) GROUP BY p.class",
+                &[since.into(), retailer.unwrap_or("").into()],
             )
         })?;
         let mut out: Vec<CategorySales> =
             rows.into_iter().map(|r| CategorySales { class: r[0].show(), units_sold: r[1].i().unwrap_or(0), net_sales_minor: r[2].i().unwrap_or(0) }).collect();
         out.sort_by(|a, b| b.net_sales_minor.cmp(&a.net_sales_minor).then_with(|| a.class.cmp(&b.class)));
         Ok(out)
+    }
+}
+
+/// What replaces a store's id and name in rows an analyst may only see per retailer.
+pub const ALL_STORES: &str = "(all stores)";
+
+/// Keeps the rows `scope` allows; under `Aggregated`, the stores of a retailer that does not
+/// share store-level sales are merged into one row per retailer and key.
+fn scoped<T: Clone>(
+    rows: Vec<T>,
+    scope: &Scope,
+    retailer: impl Fn(&T) -> &str,
+    merge_key: impl Fn(&T) -> String,
+    fold: impl Fn(&mut T, &T),
+    hide: impl Fn(&mut T),
+) -> Vec<T> {
+    match scope {
+        Scope::All => rows,
+        Scope::Retailer(r) => rows.into_iter().filter(|row| retailer(row) == r).collect(),
+        Scope::Aggregated { store_level } => {
+            let mut out: Vec<T> = Vec::new();
+            let mut merged: BTreeMap<String, usize> = BTreeMap::new();
+            for row in rows {
+                if store_level.iter().any(|s| s == retailer(&row)) {
+                    out.push(row);
+                    continue;
+                }
+                let key = format!("{}\u{1f}{}", retailer(&row), merge_key(&row));
+                match merged.get(&key) {
+                    Some(&i) => fold(&mut out[i], &row),
+                    None => {
+                        let mut first = row.clone();
+                        hide(&mut first);
+                        merged.insert(key, out.len());
+                        out.push(first);
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+impl Hq {
+    /// The daily report as `p` may see it, audited with its row count before it is returned.
+    pub fn report_daily_for(&self, p: &Principal, date: &str, retailer: Option<&str>) -> Result<Vec<DailyRow>, HqError> {
+        let scope = self.require(p, &Action::ReadSales { retailer })?;
+        let rows = scoped(
+            self.report_daily(date, retailer)?,
+            &scope,
+            |r| &r.retailer_id,
+            |r| r.sku.clone(),
+            |a, b| {
+                a.units_sold += b.units_sold;
+                a.units_returned += b.units_returned;
+                a.weight_sold_mg += b.weight_sold_mg;
+                a.net_sales_minor += b.net_sales_minor;
+                a.tax_minor += b.tax_minor;
+                a.refunds_minor += b.refunds_minor;
+                a.closing_units += b.closing_units;
+            },
+            |r| {
+                r.store_id = ALL_STORES.into();
+                r.store_name = ALL_STORES.into();
+                r.product_id = String::new();
+            },
+        );
+        self.audit(AuditEvent {
+            user_id: &p.user_id,
+            user_name: &p.name,
+            kind: "read_sales",
+            retailer_id: retailer.unwrap_or(""),
+            store_id: "",
+            what: format!("daily report {date} ({})", scope_label(&scope)),
+            rows: rows.len() as u64,
+        })?;
+        Ok(rows)
+    }
+
+    /// Daily sales per store (or per retailer, under an analyst's scope), audited.
+    pub fn sales_by_day_for(&self, p: &Principal, days: usize) -> Result<Vec<DaySales>, HqError> {
+        let scope = self.require(p, &Action::ReadSales { retailer: None })?;
+        let rows = scoped(
+            self.sales_by_day(days)?,
+            &scope,
+            |r| &r.retailer_id,
+            |r| r.day.clone(),
+            |a, b| {
+                a.units_sold += b.units_sold;
+                a.net_sales_minor += b.net_sales_minor;
+            },
+            |r| {
+                r.store_id = ALL_STORES.into();
+                r.store_name = format!("{} {ALL_STORES}", r.retailer_id);
+            },
+        );
+        self.audit(AuditEvent {
+            user_id: &p.user_id,
+            user_name: &p.name,
+            kind: "read_sales",
+            retailer_id: "",
+            store_id: "",
+            what: format!("sales by day, {days} days ({})", scope_label(&scope)),
+            rows: rows.len() as u64,
+        })?;
+        Ok(rows)
+    }
+
+    /// Sales per category across every store `p` may read (no store-level figure).
+    pub fn sales_by_category_for(&self, p: &Principal, since: &str) -> Result<Vec<CategorySales>, HqError> {
+        let scope = self.require(p, &Action::ReadSales { retailer: None })?;
+        let retailer = match &scope {
+            Scope::Retailer(r) => Some(r.as_str()),
+            _ => None,
+        };
+        self.sales_by_category(since, retailer)
+    }
+
+    /// Stores' sync state as `p` may see it.
+    pub fn status_for(&self, p: &Principal) -> Result<Vec<crate::StoreStatus>, HqError> {
+        let scope = self.require(p, &Action::ViewStatus)?;
+        Ok(match scope {
+            Scope::Retailer(r) => self.status()?.into_iter().filter(|s| s.retailer_id == r).collect(),
+            _ => self.status()?,
+        })
+    }
+}
+
+fn scope_label(scope: &Scope) -> String {
+    match scope {
+        Scope::All => "all stores".into(),
+        Scope::Retailer(r) => format!("retailer {r}"),
+        Scope::Aggregated { store_level } if store_level.is_empty() => "per retailer".into(),
+        Scope::Aggregated { store_level } => format!("store level for {}, per retailer otherwise", store_level.join(", ")),
     }
 }

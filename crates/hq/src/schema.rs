@@ -130,9 +130,41 @@ CREATE TABLE IF NOT EXISTS contact (
     attention TEXT NOT NULL,
     PRIMARY KEY (retailer_id, store_id)
 );
-CREATE TABLE IF NOT EXISTS operator_tokens (
+CREATE TABLE IF NOT EXISTS hq_users (
+    user_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    retailer_id TEXT NOT NULL,
+    active BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sharing (
+    retailer_id TEXT PRIMARY KEY,
+    store_level BIGINT NOT NULL
+);
+-- Users' API tokens, by SHA-256 only (not journaled, like passwords).
+CREATE TABLE IF NOT EXISTS user_tokens (
     token_hash BYTES PRIMARY KEY,
+    user_id TEXT NOT NULL,
     created_ms BIGINT NOT NULL
+);
+-- Every read of sensitive data and every permission change: append-only, hash-chained, its head
+-- signed by HQ's key at every append.
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    rows_read BIGINT NOT NULL,
+    bytes BYTES NOT NULL,
+    hash BYTES NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id BIGINT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    hash BYTES NOT NULL,
+    signature BYTES NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id SERIALKEY,
@@ -150,6 +182,8 @@ pub const DERIVED: &[(&str, &[&str], &[&str])] = &[
     ("retailers", &["retailer_id"], &["retailer_id", "name"]),
     ("stores", &["retailer_id", "public_key"], &["retailer_id", "public_key", "name", "code_hash", "store_id"]),
     ("publications", &["retailer_id", "retailer_seq"], &["retailer_id", "retailer_seq", "hq_seq", "products"]),
+    ("hq_users", &["user_id"], &["user_id", "name", "role", "retailer_id", "active"]),
+    ("sharing", &["retailer_id"], &["retailer_id", "store_level"]),
     ("store_heads", &["retailer_id", "store_id"], &["retailer_id", "store_id", "size", "head", "name", "jurisdiction", "timezone"]),
     (
         "products",

@@ -56,6 +56,22 @@ pub enum HqEvent {
         retailer_seq: u64,
         products: Vec<stockade_domain::catalog::ProductSpec>,
     },
+    /// A head-office account and its role (admin, analyst, owner, auditor); an owner belongs to
+    /// one retailer. Its token is not journaled, only the account.
+    UserGranted {
+        user_id: String,
+        name: String,
+        role: String,
+        retailer_id: Option<String>,
+    },
+    UserRevoked {
+        user_id: String,
+    },
+    /// Whether a retailer's agreement lets the wholesaler's analysts see its sales store by store.
+    SharingSet {
+        retailer_id: String,
+        store_level: bool,
+    },
 }
 
 impl HqEvent {
@@ -66,6 +82,9 @@ impl HqEvent {
             HqEvent::StoreRegistered { .. } => "store_registered",
             HqEvent::StoreEnrolled { .. } => "store_enrolled",
             HqEvent::CatalogPublished { .. } => "catalog_published",
+            HqEvent::UserGranted { .. } => "user_granted",
+            HqEvent::UserRevoked { .. } => "user_revoked",
+            HqEvent::SharingSet { .. } => "sharing_set",
         }
     }
 }

@@ -54,6 +54,8 @@ impl From<stockade_hq::HqError> for ApiError {
             HqError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
             HqError::Conflict { code, hq_size, .. } => ApiError { hq_size, ..ApiError::new(StatusCode::CONFLICT, code, msg) },
             HqError::Refused { code, .. } => ApiError::new(StatusCode::FORBIDDEN, code, msg),
+            HqError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
+            HqError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             HqError::Corrupt(_) | HqError::Db(_) | HqError::Io(_) => {
                 tracing::error!(error = %msg, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong at HQ; nothing was recorded")

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
+use stockade_hq::access::Principal;
 use stockade_hq::{Hq, HqError};
 use stockade_journal::Checkpoint;
 use stockade_sync::{EnrollRequest, JournalPage, PushRequest, WireEntry, HEADER_KEY, HEADER_SIGNATURE, HEADER_TIME};
@@ -148,27 +149,35 @@ async fn catalog(State(s): State<HqState>, method: Method, uri: Uri, headers: He
     Ok(Json(stockade_sync::CatalogPage { entries }))
 }
 
-/// Operator endpoints need the token printed by `stockade hq init`: as `Authorization: Bearer …`
-/// or, from the dashboard, in its HttpOnly cookie.
-async fn operator(hq: &Arc<Hq>, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The HQ user making a request: their token as `Authorization: Bearer …` or, from the
+/// dashboard, in its HttpOnly cookie. Users are made with `stockade hq add-user`.
+async fn principal(hq: &Arc<Hq>, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string)
         .or_else(|| hq_cookie(headers))
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the operator token as Authorization: Bearer …"))?;
-    if blocking(hq, move |hq| hq.is_operator(&token)).await? {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown operator token"))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send your HQ token as Authorization: Bearer …"))?;
+    if token.len() > 128 {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked token"));
     }
+    blocking(hq, move |hq| hq.authenticate(&token)).await
+}
+
+/// Alerts `p` may see: an owner's own retailer's, everyone else's all.
+fn alerts_for(hq: &Hq, p: &Principal, limit: u64) -> Result<Vec<stockade_hq::Alert>, HqError> {
+    let mut alerts = hq.alerts(limit)?;
+    if let Some(r) = &p.retailer_id {
+        alerts.retain(|a| &a.retailer_id == r);
+    }
+    Ok(alerts)
 }
 
 async fn status(State(s): State<HqState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
     let hq = s.hq.clone();
-    operator(&hq, &headers).await?;
-    let (stores, alerts) = blocking(&hq, |hq| Ok((hq.status()?, hq.alerts(50)?))).await?;
+    let p = principal(&hq, &headers).await?;
+    let (stores, alerts) = blocking(&hq, move |hq| Ok((hq.status_for(&p)?, alerts_for(hq, &p, 50)?))).await?;
     Ok(Json(serde_json::json!({ "hq_id": hq.hq_id(), "stores": stores, "alerts": alerts })))
 }
 
@@ -187,7 +196,7 @@ async fn report_daily(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let hq = s.hq.clone();
-    operator(&hq, &headers).await?;
+    let p = principal(&hq, &headers).await?;
     let q = q.map_err(ApiError::from)?.0;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
@@ -195,7 +204,7 @@ async fn report_daily(
         Some(other) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_format", format!("format '{other}' is not json or csv"))),
     };
     let date = q.date.clone();
-    let rows = blocking(&hq, move |hq| hq.report_daily(&q.date, q.retailer.as_deref())).await?;
+    let rows = blocking(&hq, move |hq| hq.report_daily_for(&p, &q.date, q.retailer.as_deref())).await?;
     if !csv {
         return Ok(Json(rows).into_response());
     }
@@ -258,8 +267,8 @@ async fn dashboard_login(State(s): State<HqState>, form: Result<axum::Form<Token
     let Ok(axum::Form(f)) = form else { return axum::response::Redirect::to("/hq").into_response() };
     let token = f.token.trim().to_string();
     let t2 = token.clone();
-    match blocking(&s.hq, move |hq| hq.is_operator(&t2)).await {
-        Ok(true) => {
+    match blocking(&s.hq, move |hq| hq.authenticate(&t2)).await {
+        Ok(_) => {
             let cookie = format!("{HQ_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/hq; Max-Age=43200");
             ([(axum::http::header::SET_COOKIE, cookie)], axum::response::Redirect::to("/hq")).into_response()
         }
@@ -267,7 +276,7 @@ async fn dashboard_login(State(s): State<HqState>, form: Result<axum::Form<Token
             "Sign in",
             maud::html! { main.single { section {
                 h1 { "Head office" }
-                p.error role="alert" { "Unknown operator token." }
+                p.error role="alert" { "Unknown or revoked token." }
                 (login_form())
             } } },
         )
@@ -331,12 +340,10 @@ fn sales_chart(days: &[stockade_hq::report::DaySales]) -> maud::Markup {
     }
 }
 
-/// Whether the dashboard cookie carries a known operator token.
-async fn dashboard_operator(s: &HqState, headers: &HeaderMap) -> bool {
-    match hq_cookie(headers) {
-        Some(t) => blocking(&s.hq, move |hq| hq.is_operator(&t)).await.unwrap_or(false),
-        None => false,
-    }
+/// The HQ user whose token the dashboard cookie carries.
+async fn dashboard_principal(s: &HqState, headers: &HeaderMap) -> Option<Principal> {
+    let t = hq_cookie(headers)?;
+    blocking(&s.hq, move |hq| hq.authenticate(&t)).await.ok()
 }
 
 fn sign_in_page() -> axum::response::Response {
@@ -363,13 +370,14 @@ fn category_chart(cats: &[stockade_hq::report::CategorySales]) -> maud::Markup {
 
 async fn dashboard(State(s): State<HqState>, headers: HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if !dashboard_operator(&s, &headers).await {
+    let Some(p) = dashboard_principal(&s, &headers).await else {
         return sign_in_page();
-    }
-    let data = blocking(&s.hq, |hq| {
-        let days = hq.sales_by_day(14)?;
+    };
+    let who = format!("{} ({})", p.name, p.role.as_str());
+    let data = blocking(&s.hq, move |hq| {
+        let days = hq.sales_by_day_for(&p, 14)?;
         let since = days.first().map(|d| d.day.clone()).unwrap_or_default();
-        Ok((hq.status()?, hq.alerts(20)?, hq.sales_by_category(&since)?, days))
+        Ok((hq.status_for(&p)?, alerts_for(hq, &p, 20)?, hq.sales_by_category_for(&p, &since)?, days))
     })
     .await;
     let (stores, alerts, categories, days) = match data {
@@ -384,6 +392,7 @@ async fn dashboard(State(s): State<HqState>, headers: HeaderMap) -> axum::respon
             main {
                 section aria-labelledby="stores-h" {
                     h1 #stores-h { "Stores" }
+                    p #who { "Signed in: " (who) }
                     table #stores {
                         thead { tr { th { "Retailer" } th { "Store" } th.num { "Entries" } th.num { "Lag" } th { "Last contact" } th { "Integrity" } } }
                         tbody {
@@ -433,9 +442,9 @@ async fn report_page(
     q: Result<axum::extract::Query<ReportPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if !dashboard_operator(&s, &headers).await {
+    let Some(p) = dashboard_principal(&s, &headers).await else {
         return sign_in_page();
-    }
+    };
     let latest = blocking(&s.hq, |hq| hq.sales_by_day(1)).await.ok().and_then(|d| d.last().map(|d| d.day.clone()));
     let date = q
         .ok()
@@ -444,7 +453,7 @@ async fn report_page(
         .or(latest)
         .unwrap_or_else(|| chrono::DateTime::from_timestamp_millis(s.hq.now_ms()).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default());
     let d2 = date.clone();
-    let rows = blocking(&s.hq, move |hq| hq.report_daily(&d2, None)).await;
+    let rows = blocking(&s.hq, move |hq| hq.report_daily_for(&p, &d2, None)).await;
     let body = match &rows {
         Ok(rows) => {
             let sum = |f: fn(&stockade_hq::report::DailyRow) -> i64| rows.iter().map(f).sum::<i64>();

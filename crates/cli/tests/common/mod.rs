@@ -116,7 +116,7 @@ pub fn hq_and_store(root: &Path, jurisdiction: &str, quantity: &str, env: &[(&st
     let (s, h) = (store_dir.to_str().unwrap(), hq_dir.to_str().unwrap());
     let init = run_ok(&["hq", "init", "--data", h], env);
     let hq_public_key = init.lines().find_map(|l| l.strip_prefix("HQ public key: ")).unwrap().to_string();
-    let operator_token = init.lines().find_map(|l| l.strip_prefix("operator token: ")).unwrap().split_whitespace().next().unwrap().to_string();
+    let operator_token = init.lines().find_map(|l| l.strip_prefix("admin token: ")).unwrap().split_whitespace().next().unwrap().to_string();
     run_ok(&["hq", "add-retailer", "--data", h, "--id", "acme", "--name", "Acme"], env);
     run_ok(&["store", "init", "--data", s, "--jurisdiction", jurisdiction, "--name", "Queen St"], env);
     run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], env);
