@@ -1,0 +1,109 @@
+//! Roles, tenancy and the audit log at HQ, on both engines.
+
+use crate::fixture::*;
+use stockade_hq::access::{HqRole, Principal};
+use stockade_hq::audit::AuditFilter;
+use stockade_hq::db::Val;
+use stockade_hq::report::ALL_STORES;
+use stockade_hq::{Hq, HqError};
+
+fn users(hq: &Hq) -> (Principal, Principal, Principal, Principal) {
+    let root = Principal::local_admin();
+    hq.add_retailer("beta", "Beta Retail").unwrap();
+    let analyst = hq.add_user(&root, "Wanda Wholesale", HqRole::Analyst, None).unwrap().0;
+    let acme_owner = hq.add_user(&root, "Ann Acme", HqRole::Owner, Some("acme")).unwrap().0;
+    let beta_owner = hq.add_user(&root, "Ben Beta", HqRole::Owner, Some("beta")).unwrap().0;
+    let auditor = hq.add_user(&root, "Otto Audit", HqRole::Auditor, None).unwrap().0;
+    (analyst, acme_owner, beta_owner, auditor)
+}
+
+#[test]
+fn an_analysts_read_is_audited_with_its_row_count_and_store_level_rows_need_the_retailers_agreement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = store(tmp.path(), "Queen St", 30);
+    let day = fx.store.read(|c| Ok(c.query_row("SELECT MIN(local_date) FROM sales", [], |r| r.get::<_, String>(0))?)).unwrap();
+    for b in backends(tmp.path()) {
+        let hq = hq(tmp.path(), &b);
+        enrol(&hq, &fx);
+        push_all(&hq, &fx, 500);
+        let (analyst, acme_owner, beta_owner, auditor) = users(&hq);
+
+        // No agreement: the analyst sees acme per retailer, never per store.
+        let rows = hq.report_daily_for(&analyst, &day, None).unwrap();
+        assert!(!rows.is_empty() && rows.iter().all(|r| r.store_name == ALL_STORES && r.store_id == ALL_STORES), "{}", b.name);
+        let full = hq.report_daily_for(&Principal::local_admin(), &day, None).unwrap();
+        let sum = |rows: &[stockade_hq::report::DailyRow]| rows.iter().map(|r| r.net_sales_minor).sum::<i64>();
+        assert_eq!(sum(&rows), sum(&full), "{}: aggregates add up to the same figures", b.name);
+        let reads = hq.audit_query(&AuditFilter { user: Some(analyst.user_id.clone()), kind: Some("read_sales".into()), ..Default::default() }).unwrap();
+        assert_eq!(reads.len(), 1, "{}", b.name);
+        assert_eq!((reads[0].rows, reads[0].user_name.as_str()), (rows.len() as u64, "Wanda Wholesale"), "{}", b.name);
+        assert!(reads[0].what.contains(&day) && reads[0].what.contains("per retailer"), "{}: {}", b.name, reads[0].what);
+
+        // With acme's agreement, store-level rows; the change itself is audited.
+        hq.set_sharing(&Principal::local_admin(), "acme", true).unwrap();
+        let rows = hq.report_daily_for(&analyst, &day, None).unwrap();
+        assert!(rows.iter().all(|r| r.store_name == "Queen St"), "{}", b.name);
+        assert_eq!(rows, full, "{}", b.name);
+
+        // Owners: their own retailer only; asking for another is refused and audited.
+        assert_eq!(hq.report_daily_for(&acme_owner, &day, None).unwrap(), full, "{}", b.name);
+        assert!(hq.report_daily_for(&beta_owner, &day, None).unwrap().is_empty(), "{}: beta has no stores", b.name);
+        assert!(matches!(hq.report_daily_for(&beta_owner, &day, Some("acme")), Err(HqError::Forbidden(_))), "{}", b.name);
+        assert!(matches!(hq.add_user(&auditor, "x", HqRole::Admin, None), Err(HqError::Forbidden(_))), "{}", b.name);
+        assert!(matches!(hq.set_sharing(&analyst, "acme", false), Err(HqError::Forbidden(_))), "{}", b.name);
+        let denied = hq.audit_query(&AuditFilter { kind: Some("denied".into()), ..Default::default() }).unwrap();
+        assert_eq!(denied.len(), 3, "{}", b.name);
+        assert_eq!((denied[0].user_id.as_str(), denied[0].retailer_id.as_str()), (beta_owner.user_id.as_str(), "acme"));
+        let changes = hq.audit_query(&AuditFilter { kind: Some("permission_change".into()), ..Default::default() }).unwrap();
+        assert_eq!(changes.len(), 5, "{}: four users, one agreement", b.name);
+
+        // Revoked: the token stops working.
+        let (temp, token) = hq.add_user(&Principal::local_admin(), "Temp", HqRole::Analyst, None).unwrap();
+        assert_eq!(hq.authenticate(&token).unwrap().user_id, temp.user_id);
+        hq.revoke_user(&Principal::local_admin(), &temp.user_id).unwrap();
+        assert!(matches!(hq.authenticate(&token), Err(HqError::Unauthorized)), "{}", b.name);
+    }
+}
+
+#[test]
+fn any_change_deletion_or_insertion_in_the_audit_log_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    for b in backends(tmp.path()) {
+        let hq = hq(tmp.path(), &b);
+        hq.add_retailer("acme", "Acme Cannabis").unwrap();
+        users(&hq);
+        let n = hq.verify_audit().unwrap();
+        assert_eq!(n, 4, "{}: four users granted", b.name);
+        let saved = hq.db().tx(|t| t.query("SELECT seq, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash FROM audit_log ORDER BY seq", &[])).unwrap();
+        let head = hq.db().tx(|t| t.query("SELECT id, size, hash, signature FROM audit_head", &[])).unwrap();
+        let restore = |hq: &Hq| {
+            hq.db()
+                .tx(|t| {
+                    t.exec("DELETE FROM audit_log", &[])?;
+                    t.exec("DELETE FROM audit_head", &[])?;
+                    for r in &saved {
+                        t.exec("INSERT INTO audit_log (seq, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", r)?;
+                    }
+                    t.exec("INSERT INTO audit_head (id, size, hash, signature) VALUES ($1, $2, $3, $4)", &head[0])
+                })
+                .unwrap();
+            assert_eq!(hq.verify_audit().unwrap(), 4);
+        };
+        let forged_bytes = String::from_utf8(saved[1][7].b().unwrap().to_vec()).unwrap().replace("Ann Acme", "Someone Else");
+        let tampers: Vec<(&str, String, Vec<Val>)> = vec![
+            ("a row count changed", "UPDATE audit_log SET rows_read = 99 WHERE seq = 2".into(), vec![]),
+            ("a user changed", "UPDATE audit_log SET user_id = 'nobody' WHERE seq = 3".into(), vec![]),
+            ("a record rewritten", "UPDATE audit_log SET bytes = $1 WHERE seq = 2".into(), vec![Val::B(forged_bytes.into_bytes())]),
+            ("a middle record deleted", "DELETE FROM audit_log WHERE seq = 3".into(), vec![]),
+            ("the last record deleted", "DELETE FROM audit_log WHERE seq = 4".into(), vec![]),
+            ("a record appended", "INSERT INTO audit_log SELECT seq + 4, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash FROM audit_log WHERE seq = 1".into(), vec![]),
+            ("the head deleted", "DELETE FROM audit_head".into(), vec![]),
+        ];
+        for (what, sql, params) in tampers {
+            hq.db().tx(|t| t.exec(&sql, &params)).unwrap();
+            let found = hq.verify_audit();
+            assert!(matches!(found, Err(HqError::Corrupt(_))), "{}: {what} went unnoticed: {found:?}", b.name);
+            restore(&hq);
+        }
+    }
+}
