@@ -136,6 +136,13 @@ pub enum HqCmd {
         #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
         store_level: bool,
     },
+    /// Name the recipient (and export) a leaked CSV or JSON file came from, with a confidence.
+    /// Exit 0 when traced, 1 when the file carries no fingerprint of this HQ.
+    TraceLeak {
+        #[command(flatten)]
+        at: Where,
+        file: PathBuf,
+    },
     /// Check the audit log's chain and signature, then list records (oldest first). Exit 1 when
     /// the log was tampered with.
     Audit {
@@ -187,6 +194,10 @@ pub enum ReportCmd {
         /// Also write JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Who the file is for: it is fingerprinted for them and logged, so `hq trace-leak` can
+        /// name the recipient of any copy.
+        #[arg(long, default_value = "local administrator")]
+        recipient: String,
     },
 }
 
@@ -422,17 +433,52 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             }
             Ok(0)
         }
-        HqCmd::Report(ReportCmd::Daily { at, date, retailer, csv, json }) => {
-            let rows = open(&at)?.report_daily_for(&Principal::local_admin(), &date, retailer.as_deref())?;
-            let text = stockade_hq::report::to_csv(&rows);
+        HqCmd::Report(ReportCmd::Daily { at, date, retailer, csv, json, recipient }) => {
+            use stockade_hq::export::Format;
+            let hq = open(&at)?;
+            let admin = Principal::local_admin();
+            let export = hq.export_daily(&admin, &date, retailer.as_deref(), &recipient, Format::Csv)?;
             match csv {
-                Some(p) => write_file(&p, &text)?,
-                None => print!("{text}"),
+                Some(p) => write_file(&p, &export.text)?,
+                None => print!("{}", export.text),
             }
             if let Some(p) = json {
-                write_file(&p, &serde_json::to_string_pretty(&serde_json::json!({ "date": date, "rows": rows }))?)?;
+                write_file(&p, &hq.export_daily(&admin, &date, retailer.as_deref(), &recipient, Format::Json)?.text)?;
             }
-            eprintln!("{} rows", rows.len());
+            eprintln!("{} rows, fingerprinted for '{recipient}' (export {})", export.rows.len(), export.export_id);
+            Ok(0)
+        }
+        HqCmd::TraceLeak { at, file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
+            let trace = open(&at)?.trace_leak(&text)?;
+            if trace.matches.is_empty() {
+                if trace.refs_found == 0 {
+                    println!(
+                        "no fingerprint: {} carries none of this HQ's export references (not exported by this HQ, or stripped of every reference column)",
+                        file.display()
+                    );
+                } else {
+                    println!("no match: {} reference-shaped values, none produced by any export of this HQ", trace.refs_found);
+                }
+                return Ok(1);
+            }
+            for m in &trace.matches {
+                let when = m.exported_at_ms.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());
+                match (&m.export_id, when) {
+                    (Some(id), Some(when)) => println!(
+                        "recipient '{}': export {id} at {when} by {} — {} matching references, confidence {:.12}",
+                        m.recipient,
+                        m.exported_by.as_deref().unwrap_or("?"),
+                        m.matched_refs,
+                        m.confidence
+                    ),
+                    _ => println!(
+                        "recipient '{}': one of their exports (per-export references were removed) — {} matching references, confidence {:.12}",
+                        m.recipient, m.matched_refs, m.confidence
+                    ),
+                }
+            }
             Ok(0)
         }
     }

@@ -360,7 +360,7 @@ fn the_register_keeps_selling_with_hq_down_and_the_hq_dashboard_shows_the_sale_a
     let anonymous = client.get(csv_href.as_str().unwrap()).send().unwrap();
     assert_eq!(anonymous.status(), 401, "the report needs the operator's token");
     let csv = client.get(csv_href.as_str().unwrap()).bearer_auth(&pair.operator_token).send().unwrap().text().unwrap();
-    assert!(csv.starts_with(stockade_hq::report::CSV_HEADER) && csv.contains("Queen St"), "{csv}");
+    assert!(csv.starts_with(stockade_hq::export::EXPORT_CSV_HEADER) && csv.contains("Queen St"), "{csv}");
     kill(&mut store);
     kill(&mut hq);
 }

@@ -186,6 +186,20 @@ fn hq_catalog_updates_reach_the_store_through_its_own_journal() {
     assert_eq!(bad["error"]["code"], "invalid_date");
     kill(&mut store);
     kill(&mut hq);
+    // An export for a named recipient; a leaked fifth of it, shuffled, is traced back to them.
+    let export = tmp.path().join("for-leaky.csv");
+    run(&["hq", "report", "daily", "--data", pair.h(), "--date", &day, "--recipient", "Leaky Co", "--csv", export.to_str().unwrap()]);
+    let exported = std::fs::read_to_string(&export).unwrap();
+    let lines: Vec<&str> = exported.lines().collect();
+    let leaked = tmp.path().join("found-online.csv");
+    std::fs::write(&leaked, format!("{}\n{}\n{}\n", lines[0], lines[9], lines[3])).unwrap();
+    let traced = run(&["hq", "trace-leak", "--data", pair.h(), leaked.to_str().unwrap()]);
+    assert!(traced.starts_with("recipient 'Leaky Co': export ") && traced.contains("by local administrator"), "{traced}");
+    let plain = tmp.path().join("plain.csv");
+    std::fs::write(&plain, "sku,units\nFLW-001,3\n").unwrap();
+    let o = stockade(&["hq", "trace-leak", "--data", pair.h(), plain.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("no fingerprint"), "{}", text(&o));
     run(&["store", "verify", "--data", s]);
     let db = rusqlite::Connection::open_with_flags(store_dir.join("store.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let (applied, actor): (i64, String) =

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod audit;
 pub mod db;
+pub mod export;
 pub mod project;
 pub mod rebuild;
 pub mod report;

@@ -160,6 +160,24 @@ CREATE TABLE IF NOT EXISTS audit_log (
     bytes BYTES NOT NULL,
     hash BYTES NOT NULL
 );
+-- Export register: who exported what for whom, and each exported row's per-export reference.
+CREATE TABLE IF NOT EXISTS recipients (
+    recipient TEXT PRIMARY KEY,
+    fp_key BYTES NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exports (
+    export_id TEXT PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    what TEXT NOT NULL,
+    rows_out BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS export_rows (
+    row_ref TEXT PRIMARY KEY,
+    export_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     size BIGINT NOT NULL,

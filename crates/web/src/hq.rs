@@ -187,6 +187,9 @@ struct ReportQuery {
     retailer: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,
+    /// Who the file is for (default: the requesting user). Every download is fingerprinted
+    /// for its recipient and logged; `stockade hq trace-leak` names the recipient of a copy.
+    recipient: Option<String>,
 }
 
 async fn report_daily(
@@ -195,23 +198,30 @@ async fn report_daily(
     q: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    use stockade_hq::export::Format;
     let hq = s.hq.clone();
     let p = principal(&hq, &headers).await?;
     let q = q.map_err(ApiError::from)?.0;
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
+    let format = match q.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
         Some(other) => return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_format", format!("format '{other}' is not json or csv"))),
     };
     let date = q.date.clone();
-    let rows = blocking(&hq, move |hq| hq.report_daily_for(&p, &q.date, q.retailer.as_deref())).await?;
-    if !csv {
-        return Ok(Json(rows).into_response());
-    }
-    let disposition = format!("attachment; filename=\"stockade-daily-{date}.csv\"");
+    let recipient = q.recipient.clone().unwrap_or_else(|| format!("{} ({})", p.name, p.user_id));
+    let export = blocking(&hq, move |hq| hq.export_daily(&p, &q.date, q.retailer.as_deref(), &recipient, format)).await?;
+    let (content_type, ext) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Json => ("application/json", "json"),
+    };
+    let disposition = format!("attachment; filename=\"stockade-daily-{date}.{ext}\"");
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (axum::http::header::CONTENT_DISPOSITION, disposition)],
-        stockade_hq::report::to_csv(&rows),
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (axum::http::HeaderName::from_static("x-stockade-export"), export.export_id.clone()),
+        ],
+        export.text,
     )
         .into_response())
 }

@@ -74,7 +74,10 @@ fn any_change_deletion_or_insertion_in_the_audit_log_is_detected() {
         users(&hq);
         let n = hq.verify_audit().unwrap();
         assert_eq!(n, 4, "{}: four users granted", b.name);
-        let saved = hq.db().tx(|t| t.query("SELECT seq, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash FROM audit_log ORDER BY seq", &[])).unwrap();
+        let saved = hq
+            .db()
+            .tx(|t| t.query("SELECT seq, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash FROM audit_log ORDER BY seq", &[]))
+            .unwrap();
         let head = hq.db().tx(|t| t.query("SELECT id, size, hash, signature FROM audit_head", &[])).unwrap();
         let restore = |hq: &Hq| {
             hq.db()
@@ -96,7 +99,11 @@ fn any_change_deletion_or_insertion_in_the_audit_log_is_detected() {
             ("a record rewritten", "UPDATE audit_log SET bytes = $1 WHERE seq = 2".into(), vec![Val::B(forged_bytes.into_bytes())]),
             ("a middle record deleted", "DELETE FROM audit_log WHERE seq = 3".into(), vec![]),
             ("the last record deleted", "DELETE FROM audit_log WHERE seq = 4".into(), vec![]),
-            ("a record appended", "INSERT INTO audit_log SELECT seq + 4, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash FROM audit_log WHERE seq = 1".into(), vec![]),
+            (
+                "a record appended",
+                "INSERT INTO audit_log SELECT seq + 4, at_ms, user_id, kind, retailer_id, store_id, rows_read, bytes, hash FROM audit_log WHERE seq = 1".into(),
+                vec![],
+            ),
             ("the head deleted", "DELETE FROM audit_head".into(), vec![]),
         ];
         for (what, sql, params) in tampers {

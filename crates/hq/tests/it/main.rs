@@ -3,5 +3,6 @@
 
 mod access;
 mod drill;
+mod export;
 mod fixture;
 mod ingest;
