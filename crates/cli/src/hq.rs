@@ -179,6 +179,24 @@ fn utc_ms(text: &Option<String>, what: &str) -> Result<Option<i64>> {
 
 #[derive(Subcommand)]
 pub enum ReportCmd {
+    /// Industry report: net sales by region × category × month with every total, under
+    /// disclosure control (a cell needs --min-stores stores and passes the p % rule; partners
+    /// are suppressed so no hidden cell can be solved for). Suppressed cells print as "x".
+    Market {
+        #[command(flatten)]
+        at: Where,
+        /// First month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// Last month, YYYY-MM.
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value_t = 5)]
+        min_stores: usize,
+        /// The p of the p % rule. Keep it out of anything published.
+        #[arg(long, default_value_t = 10)]
+        p: i64,
+    },
     /// The wholesaler's daily sales-and-inventory report, per store × product.
     Daily {
         #[command(flatten)]
@@ -446,6 +464,17 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                 write_file(&p, &hq.export_daily(&admin, &date, retailer.as_deref(), &recipient, Format::Json)?.text)?;
             }
             eprintln!("{} rows, fingerprinted for '{recipient}' (export {})", export.rows.len(), export.export_id);
+            Ok(0)
+        }
+        HqCmd::Report(ReportCmd::Market { at, from, to, min_stores, p }) => {
+            let rules = stockade_hq::sdc::Rules { min_stores, p_percent: p };
+            let cells = open(&at)?.market_report(&Principal::local_admin(), &from, &to, &rules)?;
+            println!("region,category,month,net_sales_minor");
+            for c in &cells {
+                let v = c.net_sales_minor.map(|v| v.to_string()).unwrap_or_else(|| "x".into());
+                println!("{},{},{},{v}", c.region, c.category, c.month);
+            }
+            eprintln!("{} cells, {} suppressed", cells.len(), cells.iter().filter(|c| c.net_sales_minor.is_none()).count());
             Ok(0)
         }
         HqCmd::TraceLeak { at, file } => {

@@ -11,6 +11,7 @@ pub mod project;
 pub mod rebuild;
 pub mod report;
 pub mod schema;
+pub mod sdc;
 pub mod verify;
 
 use access::{Action, Decision, HqRole, Principal, Scope};

@@ -339,3 +339,60 @@ fn scope_label(scope: &Scope) -> String {
         Scope::Aggregated { store_level } => format!("store level for {}, per retailer otherwise", store_level.join(", ")),
     }
 }
+
+/// One published cell of the market report; `net_sales_minor` is `None` where suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarketCell {
+    pub region: String,
+    pub category: String,
+    pub month: String,
+    pub net_sales_minor: Option<i64>,
+}
+
+impl Hq {
+    /// Net sales by region (jurisdiction) × category × month, months `from`..=`to` (YYYY-MM),
+    /// with every margin, under disclosure control (see [`crate::sdc`]). Audited.
+    pub fn market_report(&self, p: &Principal, from: &str, to: &str, rules: &crate::sdc::Rules) -> Result<Vec<MarketCell>, HqError> {
+        let month_ok = |m: &str| chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").is_ok() && m.len() == 7;
+        if !month_ok(from) || !month_ok(to) || from > to {
+            return Err(HqError::Invalid { code: "invalid_month", message: format!("months are YYYY-MM with from ≤ to ('{from}', '{to}')") });
+        }
+        if rules.min_stores < 3 || !(1..=50).contains(&rules.p_percent) {
+            return Err(HqError::Invalid { code: "invalid_rules", message: "at least 3 stores per cell and p between 1 and 50 %".into() });
+        }
+        self.require(p, &Action::ReadMarket)?;
+        let rows = self.db.snapshot(|tx| {
+            tx.query(
+                "SELECT h.jurisdiction, pr.class, SUBSTR(d.day, 1, 7), d.retailer_id || '/' || d.store_id, CAST(SUM(d.net_minor) AS BIGINT)
+                 FROM daily_sales d
+                 JOIN store_heads h ON h.retailer_id = d.retailer_id AND h.store_id = d.store_id
+                 JOIN products pr ON pr.retailer_id = d.retailer_id AND pr.store_id = d.store_id AND pr.product_id = d.product_id
+                 WHERE SUBSTR(d.day, 1, 7) >= $1 AND SUBSTR(d.day, 1, 7) <= $2
+                 GROUP BY h.jurisdiction, pr.class, SUBSTR(d.day, 1, 7), d.retailer_id || '/' || d.store_id",
+                &[from.into(), to.into()],
+            )
+        })?;
+        let mut base = crate::sdc::Contributions::new();
+        for r in rows {
+            let v = r[4].i().unwrap_or(0).max(0);
+            base.entry([r[0].show(), r[1].show(), r[2].show()]).or_default().insert(r[3].show(), v);
+        }
+        let cells: Vec<MarketCell> = crate::sdc::protect(&base, rules)
+            .into_iter()
+            .map(|c| {
+                let [region, category, month] = c.key;
+                MarketCell { region, category, month, net_sales_minor: c.value }
+            })
+            .collect();
+        self.audit(AuditEvent {
+            user_id: &p.user_id,
+            user_name: &p.name,
+            kind: "read_market",
+            retailer_id: "",
+            store_id: "",
+            what: format!("market report {from}..{to}"),
+            rows: cells.len() as u64,
+        })?;
+        Ok(cells)
+    }
+}

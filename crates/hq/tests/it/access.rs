@@ -57,6 +57,13 @@ fn an_analysts_read_is_audited_with_its_row_count_and_store_level_rows_need_the_
         let changes = hq.audit_query(&AuditFilter { kind: Some("permission_change".into()), ..Default::default() }).unwrap();
         assert_eq!(changes.len(), 5, "{}: four users, one agreement", b.name);
 
+        // The market report is open to every role, and with one store every cell is suppressed.
+        let month = &day[..7];
+        let market = hq.market_report(&beta_owner, month, month, &stockade_hq::sdc::Rules::default()).unwrap();
+        assert!(!market.is_empty() && market.iter().all(|c| c.net_sales_minor.is_none()), "{}: one store is never published", b.name);
+        let reads = hq.audit_query(&AuditFilter { kind: Some("read_market".into()), ..Default::default() }).unwrap();
+        assert_eq!((reads.len(), reads[0].rows), (1, market.len() as u64), "{}", b.name);
+
         // Revoked: the token stops working.
         let (temp, token) = hq.add_user(&Principal::local_admin(), "Temp", HqRole::Analyst, None).unwrap();
         assert_eq!(hq.authenticate(&token).unwrap().user_id, temp.user_id);
