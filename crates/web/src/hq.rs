@@ -226,17 +226,54 @@ async fn report_daily(
         .into_response())
 }
 
+/// Who may call an HQ route. The router is built from [`ROUTES`] alone, so no route exists
+/// without a guard, and the authorization matrix test enumerates this same table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Anyone: enrolment (it needs a one-time code) and the dashboard's sign-in form.
+    Public,
+    /// A store, by the Ed25519 signature of its enrolled key on the request.
+    Store,
+    /// An HQ user's token (header or dashboard cookie); the answer is scoped by role and retailer.
+    User,
+}
+
+/// Every HQ route: method, path, guard.
+pub const ROUTES: &[(&str, &str, Guard)] = &[
+    ("POST", "/hq/api/v1/enroll", Guard::Public),
+    ("POST", "/hq/api/v1/push", Guard::Store),
+    ("GET", "/hq/api/v1/my/journal", Guard::Store),
+    ("GET", "/hq/api/v1/my/catalog", Guard::Store),
+    ("GET", "/hq/api/v1/status", Guard::User),
+    ("GET", "/hq/api/v1/reports/daily", Guard::User),
+    ("GET", "/hq", Guard::User),
+    ("GET", "/hq/report", Guard::User),
+    ("POST", "/hq/login", Guard::Public),
+];
+
+fn endpoint(path: &str) -> Option<axum::routing::MethodRouter<HqState>> {
+    Some(match path {
+        "/hq/api/v1/enroll" => post(enroll),
+        "/hq/api/v1/push" => post(push),
+        "/hq/api/v1/my/journal" => get(journal),
+        "/hq/api/v1/my/catalog" => get(catalog),
+        "/hq/api/v1/status" => get(status),
+        "/hq/api/v1/reports/daily" => get(report_daily),
+        "/hq" => get(dashboard),
+        "/hq/report" => get(report_page),
+        "/hq/login" => post(dashboard_login),
+        _ => return None,
+    })
+}
+
 pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
-    Router::new()
-        .route("/hq/api/v1/enroll", post(enroll))
-        .route("/hq/api/v1/push", post(push))
-        .route("/hq/api/v1/my/journal", get(journal))
-        .route("/hq/api/v1/my/catalog", get(catalog))
-        .route("/hq/api/v1/status", get(status))
-        .route("/hq/api/v1/reports/daily", get(report_daily))
-        .route("/hq", get(dashboard))
-        .route("/hq/report", get(report_page))
-        .route("/hq/login", post(dashboard_login))
+    let mut router = Router::new();
+    for (_, path, _) in ROUTES {
+        if let Some(e) = endpoint(path) {
+            router = router.route(path, e);
+        }
+    }
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_PUSH_BYTES))

@@ -72,6 +72,19 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A signed-in manager. Handlers of manager-only routes take this instead of [`Auth`], so a
+/// budtender is refused (403) before the request body is even read.
+pub struct Manager(pub Actor);
+
+impl FromRequestParts<AppState> for Manager {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Auth(actor) = Auth::from_request_parts(parts, state).await?;
+        actor.require_manager()?;
+        Ok(Manager(actor))
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Stockade store node", description = "The dispensary's own API: catalog, stock, sales, tills, reports. Amounts are integers in minor units (cents); weights in mg."),

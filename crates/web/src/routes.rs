@@ -1,7 +1,7 @@
 //! Handlers. Each one: extract, call one store use case, answer. DTOs specific to HTTP live here.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::{ApiJson, ApiQuery, AppState, Auth};
+use crate::{ApiJson, ApiQuery, AppState, Auth, Manager};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -241,7 +241,7 @@ pub struct Created {
 /// Create a product (manager).
 #[utoipa::path(post, path = "/api/products", request_body = ProductSpec,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn create_product(State(s): State<AppState>, Auth(a): Auth, ApiJson(spec): ApiJson<ProductSpec>) -> Result<(StatusCode, Json<Created>), ApiError> {
+async fn create_product(State(s): State<AppState>, Manager(a): Manager, ApiJson(spec): ApiJson<ProductSpec>) -> Result<(StatusCode, Json<Created>), ApiError> {
     let id = s.store.create_product(&a, spec).await?;
     Ok((StatusCode::CREATED, Json(Created { id })))
 }
@@ -256,7 +256,12 @@ async fn get_product(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<St
 /// Replace a product's record (manager).
 #[utoipa::path(put, path = "/api/products/{product_id}", params(("product_id" = String, Path)), request_body = ProductSpec,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn update_product(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(spec): ApiJson<ProductSpec>) -> Result<StatusCode, ApiError> {
+async fn update_product(
+    State(s): State<AppState>,
+    Manager(a): Manager,
+    Path(id): Path<String>,
+    ApiJson(spec): ApiJson<ProductSpec>,
+) -> Result<StatusCode, ApiError> {
     s.store.update_product(&a, id, spec).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -269,7 +274,12 @@ pub struct PriceRequest {
 /// Change a product's shelf price (manager).
 #[utoipa::path(post, path = "/api/products/{product_id}/price", params(("product_id" = String, Path)), request_body = PriceRequest,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn change_price(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<PriceRequest>) -> Result<StatusCode, ApiError> {
+async fn change_price(
+    State(s): State<AppState>,
+    Manager(a): Manager,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PriceRequest>,
+) -> Result<StatusCode, ApiError> {
     s.store.change_price(&a, id, req.price_minor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -284,7 +294,7 @@ async fn by_barcode(State(s): State<AppState>, Auth(_): Auth, Path(gtin): Path<S
 /// Receive stock against a supplier document (manager).
 #[utoipa::path(post, path = "/api/stock/receive", request_body = ReceiveRequest,
     responses((status = 200, body = ReceiveResult), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn receive(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<ReceiveRequest>) -> ApiResult<ReceiveResult> {
+async fn receive(State(s): State<AppState>, Manager(a): Manager, ApiJson(req): ApiJson<ReceiveRequest>) -> ApiResult<ReceiveResult> {
     Ok(Json(s.store.receive(&a, req).await?))
 }
 
@@ -296,14 +306,14 @@ pub struct AdjustResult {
 /// Adjust stock with a reason code (manager).
 #[utoipa::path(post, path = "/api/stock/adjust", request_body = AdjustRequest,
     responses((status = 200, body = AdjustResult), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn adjust(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<AdjustRequest>) -> ApiResult<AdjustResult> {
+async fn adjust(State(s): State<AppState>, Manager(a): Manager, ApiJson(req): ApiJson<AdjustRequest>) -> ApiResult<AdjustResult> {
     Ok(Json(AdjustResult { on_hand: s.store.adjust(&a, req).await? }))
 }
 
 /// Record a physical count; stock is set to the counted quantities and variances are returned (manager).
 #[utoipa::path(post, path = "/api/stock/count", request_body = CountRequest,
     responses((status = 200, body = CountResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn count(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<CountRequest>) -> ApiResult<CountResult> {
+async fn count(State(s): State<AppState>, Manager(a): Manager, ApiJson(req): ApiJson<CountRequest>) -> ApiResult<CountResult> {
     Ok(Json(s.store.count(&a, req).await?))
 }
 
@@ -335,7 +345,7 @@ async fn get_sale(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<Strin
 /// Void a whole sale while its till is open (manager).
 #[utoipa::path(post, path = "/api/sales/{sale_id}/void", params(("sale_id" = String, Path)), request_body = VoidRequest,
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn void_sale(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<VoidRequest>) -> Result<StatusCode, ApiError> {
+async fn void_sale(State(s): State<AppState>, Manager(a): Manager, Path(id): Path<String>, ApiJson(req): ApiJson<VoidRequest>) -> Result<StatusCode, ApiError> {
     s.store.void_sale(&a, id, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -343,7 +353,7 @@ async fn void_sale(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<Stri
 /// Return items of a sale, refunded from an open till (manager).
 #[utoipa::path(post, path = "/api/sales/{sale_id}/returns", params(("sale_id" = String, Path)), request_body = ReturnRequest,
     responses((status = 200, body = ReturnResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn return_items(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<String>, ApiJson(req): ApiJson<ReturnRequest>) -> ApiResult<ReturnResult> {
+async fn return_items(State(s): State<AppState>, Manager(a): Manager, Path(id): Path<String>, ApiJson(req): ApiJson<ReturnRequest>) -> ApiResult<ReturnResult> {
     Ok(Json(s.store.return_items(&a, id, req).await?))
 }
 
@@ -383,8 +393,7 @@ pub struct DayQuery {
 /// End-of-day report for a local date (manager).
 #[utoipa::path(get, path = "/api/reports/end-of-day", params(DayQuery),
     responses((status = 200, body = EndOfDay), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn end_of_day(State(s): State<AppState>, Auth(a): Auth, ApiQuery(q): ApiQuery<DayQuery>) -> ApiResult<EndOfDay> {
-    a.require_manager()?;
+async fn end_of_day(State(s): State<AppState>, Manager(_): Manager, ApiQuery(q): ApiQuery<DayQuery>) -> ApiResult<EndOfDay> {
     let store = s.store.clone();
     let date = q.date.unwrap_or_else(|| stockade_store::apply::local_date(store.info().timezone, store.clock().now_ms()));
     Ok(Json(s.store.read_async(move |c| queries::end_of_day(c, &store, &date)).await?))
@@ -392,8 +401,7 @@ async fn end_of_day(State(s): State<AppState>, Auth(a): Auth, ApiQuery(q): ApiQu
 
 /// Staff accounts (manager).
 #[utoipa::path(get, path = "/api/staff", responses((status = 200, body = Vec<StaffMember>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_staff(State(s): State<AppState>, Auth(a): Auth) -> ApiResult<Vec<StaffMember>> {
-    a.require_manager()?;
+async fn list_staff(State(s): State<AppState>, Manager(_): Manager) -> ApiResult<Vec<StaffMember>> {
     Ok(Json(s.store.read_async(queries::list_staff).await?))
 }
 
@@ -409,7 +417,7 @@ pub struct AddStaffRequest {
 /// Add a staff account (manager).
 #[utoipa::path(post, path = "/api/staff", request_body = AddStaffRequest,
     responses((status = 201, body = Actor), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn add_staff(State(s): State<AppState>, Auth(a): Auth, ApiJson(req): ApiJson<AddStaffRequest>) -> Result<(StatusCode, Json<Actor>), ApiError> {
+async fn add_staff(State(s): State<AppState>, Manager(a): Manager, ApiJson(req): ApiJson<AddStaffRequest>) -> Result<(StatusCode, Json<Actor>), ApiError> {
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_role", "role is 'budtender' or 'manager'"))?;
     let actor = s.store.add_staff(&a, req.username, req.display_name, role, req.password).await?;
     Ok((StatusCode::CREATED, Json(actor)))

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a loopback port, a real SQLite file in a temp folder.
 
 mod api;
+mod authz;
 mod bad_input;
 
 use serde_json::{json, Value};
