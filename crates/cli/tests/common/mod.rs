@@ -49,8 +49,17 @@ impl Drop for Server {
 
 /// Runs the binary with `args` (which include `--listen`) and waits for its "listening on" line.
 pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Server, String) {
+    serve_to(args, env, Stdio::inherit(), "error")
+}
+
+/// As [`serve`], with the server's log at `level` written to `log`.
+pub fn serve_logging(args: &[&str], env: &[(&str, &str)], log: &Path, level: &str) -> (Server, String) {
+    serve_to(args, env, Stdio::from(std::fs::File::create(log).unwrap()), level)
+}
+
+fn serve_to(args: &[&str], env: &[(&str, &str)], stderr: Stdio, level: &str) -> (Server, String) {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env("RUST_LOG", "error").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args(args).env("RUST_LOG", level).stdout(Stdio::piped()).stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
