@@ -136,6 +136,22 @@ pub enum HqCmd {
         #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
         store_level: bool,
     },
+    /// What an account (or one export) could have seen: stores whose sales it could read store
+    /// by store, retailers it saw only in totals, exports it made, customer records.
+    BreachImpact {
+        #[command(flatten)]
+        at: Where,
+        /// A user's id or name.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        export: Option<String>,
+        /// From this UTC time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Name the recipient (and export) a leaked CSV or JSON file came from, with a confidence.
     /// Exit 0 when traced, 1 when the file carries no fingerprint of this HQ.
     TraceLeak {
@@ -475,6 +491,22 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                 println!("{},{},{},{v}", c.region, c.category, c.month);
             }
             eprintln!("{} cells, {} suppressed", cells.len(), cells.iter().filter(|c| c.net_sales_minor.is_none()).count());
+            Ok(0)
+        }
+        HqCmd::BreachImpact { at, user, export, from, to } => {
+            let impact = open(&at)?.breach_impact(user.as_deref(), export.as_deref(), utc_ms(&from, "from")?, utc_ms(&to, "to")?)?;
+            println!("{} audited reads and exports, {} rows", impact.reads, impact.rows);
+            println!("stores whose sales could be read store by store: {}", impact.stores.len());
+            for (retailer, id, name) in &impact.stores {
+                println!("  {retailer} / {name} ({id})");
+            }
+            println!("retailers seen only as totals: {}", if impact.totals_only.is_empty() { "none".into() } else { impact.totals_only.join(", ") });
+            println!("exports: {}", impact.exports.len());
+            for (id, recipient, at_ms, rows) in &impact.exports {
+                let when = chrono::DateTime::from_timestamp_millis(*at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
+                println!("  {id} for '{recipient}' at {when}, {rows} rows");
+            }
+            println!("customer records: {} (HQ keeps none; store journals hold only keyed hashes of ID numbers)", impact.customers.len());
             Ok(0)
         }
         HqCmd::TraceLeak { at, file } => {

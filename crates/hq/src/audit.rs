@@ -24,6 +24,11 @@ pub struct AuditRecord {
     /// What was asked: the report and its parameters, the export's recipient, the change made.
     pub what: String,
     pub rows: u64,
+    /// Which stores' figures the read could show: `all`, `retailer:R`, `per-retailer`
+    /// (totals only) or `store-level:R1,R2` (those retailers per store, the others in totals);
+    /// empty for records that read no sales.
+    #[serde(default)]
+    pub scope: String,
 }
 
 /// A record to append: everything but its number and time.
@@ -36,6 +41,7 @@ pub struct AuditEvent<'a> {
     pub store_id: &'a str,
     pub what: String,
     pub rows: u64,
+    pub scope: String,
 }
 
 /// Filters for [`Hq::audit_query`]; empty fields match everything.
@@ -74,6 +80,7 @@ impl Hq {
                 store_id: e.store_id.into(),
                 what: e.what.clone(),
                 rows: e.rows,
+                scope: e.scope.clone(),
             };
             let bytes = serde_json::to_vec(&rec).map_err(|err| HqError::Io(err.to_string()))?;
             let hash = chain_hash(&head, &bytes);
@@ -166,5 +173,86 @@ impl Hq {
         rows.iter()
             .map(|r| r[0].b().and_then(|b| serde_json::from_slice(b).ok()).ok_or_else(|| HqError::Corrupt("an audit record is unreadable".into())))
             .collect()
+    }
+}
+
+/// What an account (or one export) could have seen, from the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Impact {
+    /// Audited reads and exports in the window.
+    pub reads: u64,
+    pub rows: u64,
+    /// Stores whose sales the account could see store by store: (retailer, store id, name).
+    pub stores: Vec<(String, String, String)>,
+    /// Retailers the account saw only as totals over their stores.
+    pub totals_only: Vec<String>,
+    /// Exports made: (export id, recipient, UTC ms, rows).
+    pub exports: Vec<(String, String, i64, u64)>,
+    /// Customer records the account could read. HQ keeps none (store journals carry only keyed
+    /// hashes of ID numbers), so this is empty unless that changes.
+    pub customers: Vec<String>,
+}
+
+impl Hq {
+    /// Which stores' sales and which exports `user` (id or name) could have seen from `from_ms`
+    /// to `to_ms`, or, with `export`, what that one export carried.
+    pub fn breach_impact(&self, user: Option<&str>, export: Option<&str>, from_ms: Option<i64>, to_ms: Option<i64>) -> Result<Impact, HqError> {
+        let user_id = match user {
+            Some(u) => Some(self.user_id_of(u)?.ok_or_else(|| HqError::NotFound { what: "user", id: u.into() })?),
+            None => None,
+        };
+        if user_id.is_none() && export.is_none() {
+            return Err(HqError::Invalid { code: "user_or_export", message: "name a user or an export".into() });
+        }
+        let records = self.audit_query(&AuditFilter { user: user_id.clone(), from_ms, to_ms, ..Default::default() })?;
+        let records: Vec<AuditRecord> = records
+            .into_iter()
+            .filter(|r| matches!(r.kind.as_str(), "read_sales" | "export"))
+            .filter(|r| export.is_none_or(|id| r.kind == "export" && r.what.contains(&format!("(export {id})"))))
+            .collect();
+        if let Some(id) = export {
+            if records.is_empty() {
+                return Err(HqError::NotFound { what: "export", id: id.into() });
+            }
+        }
+        let stores = self.db.snapshot(|tx| tx.query("SELECT retailer_id, store_id, name FROM store_heads ORDER BY retailer_id, name", &[]))?;
+        let stores: Vec<(String, String, String)> = stores.iter().map(|s| (s[0].show(), s[1].show(), s[2].show())).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut totals = std::collections::BTreeSet::new();
+        for r in &records {
+            let asked = |retailer: &str| r.retailer_id.is_empty() || r.retailer_id == retailer;
+            let (store_level, only_totals): (Vec<String>, bool) = match r.scope.split_once(':') {
+                Some(("retailer", x)) => (vec![x.to_string()], false),
+                Some(("store-level", list)) => (list.split(',').map(str::to_string).collect(), true),
+                _ if r.scope == "all" => (stores.iter().map(|s| s.0.clone()).collect(), false),
+                _ if r.scope == "per-retailer" => (vec![], true),
+                _ => (vec![], false),
+            };
+            for s in stores.iter().filter(|s| asked(&s.0)) {
+                if store_level.contains(&s.0) {
+                    seen.insert(s.clone());
+                } else if only_totals {
+                    totals.insert(s.0.clone());
+                }
+            }
+        }
+        let exports = match &user_id {
+            Some(u) => self.db.snapshot(|tx| {
+                tx.query(
+                    "SELECT export_id, recipient, at_ms, rows_out FROM exports WHERE user_id = $1 AND at_ms >= $2 AND at_ms <= $3 ORDER BY at_ms",
+                    &[u.as_str().into(), from_ms.unwrap_or(i64::MIN).into(), to_ms.unwrap_or(i64::MAX).into()],
+                )
+            })?,
+            None => self.db.snapshot(|tx| tx.query("SELECT export_id, recipient, at_ms, rows_out FROM exports WHERE export_id = $1", &[export.unwrap_or("").into()]))?,
+        };
+        let exports = exports.iter().map(|e| (e[0].show(), e[1].show(), e[2].i().unwrap_or(0), e[3].i().unwrap_or(0) as u64)).collect();
+        Ok(Impact {
+            reads: records.len() as u64,
+            rows: records.iter().map(|r| r.rows).sum(),
+            stores: seen.into_iter().collect(),
+            totals_only: totals.into_iter().collect(),
+            exports,
+            customers: Vec::new(),
+        })
     }
 }

@@ -20,6 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Hex digits of a reference: 40 bits, so a random string matches one given reference with
 /// probability 2⁻⁴⁰.
 const REF_HEX: usize = 10;
+/// An export with more rows than this raises a `bulk_export` alert.
+pub const BULK_EXPORT_ROWS: usize = 10_000;
+/// The export that makes this many by one user within an hour raises a `bulk_export` alert.
+pub const BULK_EXPORTS_PER_HOUR: i64 = 20;
 
 /// One row of an exported daily report: the figures of [`DailyRow`] with keyed references in
 /// place of internal ids.
@@ -153,7 +157,7 @@ impl Hq {
         if recipient.is_empty() || recipient.len() > 200 {
             return Err(HqError::Invalid { code: "invalid_recipient", message: "name the recipient of the export (1 to 200 characters)".into() });
         }
-        let rows = self.report_daily_for(p, date, retailer)?;
+        let (rows, scope) = self.daily_scoped(p, date, retailer)?;
         let rkey = self.recipient_key(recipient)?;
         let ekey = random_key();
         let export_id = uuid::Uuid::new_v4().to_string();
@@ -177,7 +181,18 @@ impl Hq {
             }
             Ok::<_, HqError>(())
         })?;
+        let hour_ago = at_ms - 3_600_000;
+        let recent = self.db.tx(|tx| tx.one("SELECT COUNT(*) FROM exports WHERE user_id = $1 AND at_ms >= $2", &[p.user_id.as_str().into(), hour_ago.into()]))?;
+        let recent = recent.and_then(|r| r[0].i()).unwrap_or(0);
+        if rows.len() > BULK_EXPORT_ROWS || recent == BULK_EXPORTS_PER_HOUR {
+            self.security_alert(
+                retailer.unwrap_or(""),
+                "bulk_export",
+                &format!("{} ({}) exported {} rows for '{recipient}'; {recent} exports in the last hour", p.name, p.user_id, rows.len()),
+            );
+        }
         self.audit(AuditEvent {
+            scope: crate::report::scope_code(&scope),
             user_id: &p.user_id,
             user_name: &p.name,
             kind: "export",

@@ -31,6 +31,9 @@ pub const KEY_FILE: &str = "hq.key";
 pub const DB_FILE: &str = "hq.db";
 /// Most entries HQ accepts in one batch.
 pub const MAX_BATCH_ENTRIES: usize = 2000;
+/// Failed sign-ins within [`FAILED_SIGN_IN_WINDOW_MS`] that raise a `failed_logins` alert.
+pub const FAILED_SIGN_INS_ALERT: i64 = 10;
+pub const FAILED_SIGN_IN_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HqError {
@@ -324,6 +327,22 @@ impl Hq {
 
     fn head_of(&self, retailer_id: &str, store_id: &str) -> Result<(u64, Hash), HqError> {
         self.db.tx(|tx| head_in(tx, retailer_id, store_id))
+    }
+
+    /// A security alert about a user rather than a store (out-of-scope reads, bulk exports,
+    /// failed sign-ins): shown with the other alerts, at HQ and in its API.
+    pub(crate) fn security_alert(&self, retailer_id: &str, kind: &str, message: &str) {
+        let at = self.now_ms();
+        tracing::warn!(retailer_id, kind, message, "security alert");
+        let r = self.db.tx(|tx| {
+            tx.exec(
+                "INSERT INTO alerts (at_ms, retailer_id, store_id, kind, message) VALUES ($1, $2, '', $3, $4)",
+                &[at.into(), retailer_id.into(), kind.into(), message.into()],
+            )
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, "cannot record alert");
+        }
     }
 
     fn alert(&self, retailer_id: &str, store_id: &str, kind: &str, message: &str) {
@@ -634,6 +653,7 @@ impl Hq {
         )?;
         let token = self.issue_token(&user.user_id)?;
         self.audit(AuditEvent {
+            scope: String::new(),
             user_id: &by.user_id,
             user_name: &by.name,
             kind: "permission_change",
@@ -674,6 +694,7 @@ impl Hq {
         self.append_hq(&by.user_id, vec![HqEvent::UserRevoked { user_id: user_id.into() }])?;
         self.db.tx(|tx| tx.exec("DELETE FROM user_tokens WHERE user_id = $1", &[user_id.into()]))?;
         self.audit(AuditEvent {
+            scope: String::new(),
             user_id: &by.user_id,
             user_name: &by.name,
             kind: "permission_change",
@@ -693,6 +714,7 @@ impl Hq {
         }
         self.append_hq(&by.user_id, vec![HqEvent::SharingSet { retailer_id: retailer_id.into(), store_level }])?;
         self.audit(AuditEvent {
+            scope: String::new(),
             user_id: &by.user_id,
             user_name: &by.name,
             kind: "permission_change",
@@ -715,10 +737,31 @@ impl Hq {
                 &[Val::B(h)],
             )
         })?;
-        let r = row.ok_or(HqError::Unauthorized)?;
+        let Some(r) = row else {
+            self.failed_sign_in()?;
+            return Err(HqError::Unauthorized);
+        };
         let role = HqRole::parse(&r[2].show()).ok_or_else(|| HqError::Corrupt(format!("user {}: unknown role '{}'", r[0].show(), r[2].show())))?;
         let retailer = r[3].show();
         Ok(Principal { user_id: r[0].show(), name: r[1].show(), role, retailer_id: (!retailer.is_empty()).then_some(retailer) })
+    }
+
+    /// Counts a sign-in with an unknown or revoked token; the tenth within ten minutes raises
+    /// one `failed_logins` alert for that window. Nothing about the token is kept.
+    fn failed_sign_in(&self) -> Result<(), HqError> {
+        let now = self.now_ms();
+        let since = now - FAILED_SIGN_IN_WINDOW_MS;
+        let (count, alerted) = self.db.tx(|tx| {
+            tx.exec("DELETE FROM auth_failures WHERE at_ms < $1", &[since.into()])?;
+            tx.exec("INSERT INTO auth_failures (at_ms) VALUES ($1)", &[now.into()])?;
+            let n = tx.one("SELECT COUNT(*) FROM auth_failures", &[])?.and_then(|r| r[0].i()).unwrap_or(0);
+            let alerted = tx.one("SELECT 1 FROM alerts WHERE kind = 'failed_logins' AND at_ms >= $1", &[since.into()])?.is_some();
+            Ok::<_, HqError>((n, alerted))
+        })?;
+        if count >= FAILED_SIGN_INS_ALERT && !alerted {
+            self.security_alert("", "failed_logins", &format!("{count} sign-ins with unknown or revoked tokens in the last 10 minutes"));
+        }
+        Ok(())
     }
 
     /// A user's id from their id or name (the newest account of that name).
@@ -745,6 +788,7 @@ impl Hq {
                     _ => String::new(),
                 };
                 self.audit(AuditEvent {
+                    scope: String::new(),
                     user_id: &p.user_id,
                     user_name: &p.name,
                     kind: "denied",
@@ -753,7 +797,7 @@ impl Hq {
                     what: format!("{action:?}"),
                     rows: 0,
                 })?;
-                tracing::warn!(user_id = %p.user_id, action = ?action, "refused");
+                self.security_alert(&asked, "out_of_scope", &format!("{} ({}, {}) asked for {action:?}: {why}", p.name, p.user_id, p.role.as_str()));
                 Err(HqError::Forbidden(why))
             }
         }

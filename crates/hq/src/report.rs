@@ -249,6 +249,22 @@ fn scoped<T: Clone>(
 impl Hq {
     /// The daily report as `p` may see it, audited with its row count before it is returned.
     pub fn report_daily_for(&self, p: &Principal, date: &str, retailer: Option<&str>) -> Result<Vec<DailyRow>, HqError> {
+        let (rows, scope) = self.daily_scoped(p, date, retailer)?;
+        self.audit(AuditEvent {
+            scope: scope_code(&scope),
+            user_id: &p.user_id,
+            user_name: &p.name,
+            kind: "read_sales",
+            retailer_id: retailer.unwrap_or(""),
+            store_id: "",
+            what: format!("daily report {date} ({})", scope_label(&scope)),
+            rows: rows.len() as u64,
+        })?;
+        Ok(rows)
+    }
+
+    /// The daily report cut to what `p` may see, and that scope; the caller audits the read.
+    pub(crate) fn daily_scoped(&self, p: &Principal, date: &str, retailer: Option<&str>) -> Result<(Vec<DailyRow>, Scope), HqError> {
         let scope = self.require(p, &Action::ReadSales { retailer })?;
         let rows = scoped(
             self.report_daily(date, retailer)?,
@@ -270,16 +286,7 @@ impl Hq {
                 r.product_id = String::new();
             },
         );
-        self.audit(AuditEvent {
-            user_id: &p.user_id,
-            user_name: &p.name,
-            kind: "read_sales",
-            retailer_id: retailer.unwrap_or(""),
-            store_id: "",
-            what: format!("daily report {date} ({})", scope_label(&scope)),
-            rows: rows.len() as u64,
-        })?;
-        Ok(rows)
+        Ok((rows, scope))
     }
 
     /// Daily sales per store (or per retailer, under an analyst's scope), audited.
@@ -300,6 +307,7 @@ impl Hq {
             },
         );
         self.audit(AuditEvent {
+            scope: scope_code(&scope),
             user_id: &p.user_id,
             user_name: &p.name,
             kind: "read_sales",
@@ -328,6 +336,16 @@ impl Hq {
             Scope::Retailer(r) => self.status()?.into_iter().filter(|s| s.retailer_id == r).collect(),
             _ => self.status()?,
         })
+    }
+}
+
+/// The machine-readable form of a scope kept in audit records (see [`crate::audit::AuditRecord::scope`]).
+pub(crate) fn scope_code(scope: &Scope) -> String {
+    match scope {
+        Scope::All => "all".into(),
+        Scope::Retailer(r) => format!("retailer:{r}"),
+        Scope::Aggregated { store_level } if store_level.is_empty() => "per-retailer".into(),
+        Scope::Aggregated { store_level } => format!("store-level:{}", store_level.join(",")),
     }
 }
 
@@ -385,6 +403,7 @@ impl Hq {
             })
             .collect();
         self.audit(AuditEvent {
+            scope: "market".into(),
             user_id: &p.user_id,
             user_name: &p.name,
             kind: "read_market",

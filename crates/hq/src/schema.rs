@@ -178,6 +178,9 @@ CREATE TABLE IF NOT EXISTS export_rows (
     row_ref TEXT PRIMARY KEY,
     export_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS auth_failures (
+    at_ms BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id BIGINT PRIMARY KEY,
     size BIGINT NOT NULL,

@@ -54,6 +54,16 @@ fn an_analysts_read_is_audited_with_its_row_count_and_store_level_rows_need_the_
         let denied = hq.audit_query(&AuditFilter { kind: Some("denied".into()), ..Default::default() }).unwrap();
         assert_eq!(denied.len(), 3, "{}", b.name);
         assert_eq!((denied[0].user_id.as_str(), denied[0].retailer_id.as_str()), (beta_owner.user_id.as_str(), "acme"));
+        // Each refusal is also an alert, at HQ and in its API.
+        let out_of_scope: Vec<_> = hq.alerts(100).unwrap().into_iter().filter(|a| a.kind == "out_of_scope").collect();
+        assert_eq!(out_of_scope.len(), 3, "{}: {out_of_scope:?}", b.name);
+        assert!(out_of_scope.iter().any(|a| a.retailer_id == "acme" && a.message.contains("Ben Beta")), "{}: {out_of_scope:?}", b.name);
+        // Ten unknown tokens within ten minutes raise one failed-login alert, not one per try.
+        let failed = |hq: &Hq| hq.alerts(100).unwrap().into_iter().filter(|a| a.kind == "failed_logins").count();
+        for i in 1..=12 {
+            assert!(matches!(hq.authenticate(&format!("{i:064x}")), Err(HqError::Unauthorized)));
+            assert_eq!(failed(&hq), usize::from(i >= stockade_hq::FAILED_SIGN_INS_ALERT as i32), "{}: after {i} failures", b.name);
+        }
         let changes = hq.audit_query(&AuditFilter { kind: Some("permission_change".into()), ..Default::default() }).unwrap();
         assert_eq!(changes.len(), 5, "{}: four users, one agreement", b.name);
 
@@ -63,6 +73,19 @@ fn an_analysts_read_is_audited_with_its_row_count_and_store_level_rows_need_the_
         assert!(!market.is_empty() && market.iter().all(|c| c.net_sales_minor.is_none()), "{}: one store is never published", b.name);
         let reads = hq.audit_query(&AuditFilter { kind: Some("read_market".into()), ..Default::default() }).unwrap();
         assert_eq!((reads.len(), reads[0].rows), (1, market.len() as u64), "{}", b.name);
+
+        // Breach impact: what each account could have seen.
+        let store_id = fx.store.info().store_id.clone();
+        let impact = hq.breach_impact(Some("Wanda Wholesale"), None, None, None).unwrap();
+        assert_eq!(impact.stores, vec![("acme".to_string(), store_id.clone(), "Queen St".to_string())], "{}: store level after the agreement", b.name);
+        assert_eq!(impact.totals_only, vec!["acme".to_string()], "{}: totals before it", b.name);
+        assert_eq!((impact.reads, impact.exports.len(), impact.customers.len()), (2, 0, 0), "{}", b.name);
+        let impact = hq.breach_impact(Some(&beta_owner.user_id), None, None, None).unwrap();
+        assert!(impact.stores.is_empty() && impact.totals_only.is_empty(), "{}: refused reads expose nothing: {impact:?}", b.name);
+        let export = hq.export_daily(&acme_owner, &day, None, "Acme's accountant", stockade_hq::export::Format::Csv).unwrap();
+        let impact = hq.breach_impact(None, Some(&export.export_id), None, None).unwrap();
+        assert_eq!(impact.exports, vec![(export.export_id.clone(), "Acme's accountant".to_string(), START_MS, export.rows.len() as u64)], "{}", b.name);
+        assert_eq!(impact.stores.len(), 1, "{}", b.name);
 
         // Revoked: the token stops working.
         let (temp, token) = hq.add_user(&Principal::local_admin(), "Temp", HqRole::Analyst, None).unwrap();

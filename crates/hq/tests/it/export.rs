@@ -83,6 +83,11 @@ fn a_hundred_perturbed_exports_are_each_traced_to_their_recipient_and_a_plain_fi
         assert_eq!(exports.len(), 100, "{}", b.name);
         assert!(exports[7].what.contains("recipient-007@industry.example") && exports[7].rows == plain.len() as u64, "{}: {:?}", b.name, exports[7]);
 
+        // The twentieth export within an hour by one user raised one bulk-export alert.
+        let bulk: Vec<_> = hq.alerts(500).unwrap().into_iter().filter(|a| a.kind == "bulk_export").collect();
+        assert_eq!(bulk.len(), 1, "{}: {bulk:?}", b.name);
+        assert!(bulk[0].message.contains("Wanda Wholesale") && bulk[0].message.contains("20 exports in the last hour"), "{}", bulk[0].message);
+
         // A file HQ never fingerprinted.
         let trace = hq.trace_leak(&stockade_hq::report::to_csv(&plain)).unwrap();
         assert_eq!((trace.refs_found, trace.matches.len()), (0, 0), "{}", b.name);
