@@ -74,6 +74,15 @@ enum StoreCmd {
         /// The manager's password; generated and printed once when not given.
         #[arg(long, env = "STOCKADE_MANAGER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// The retailer's data key for customer records (`store new-retailer-key`), shared by
+        /// the retailer's stores; a new key is made when not given.
+        #[arg(long)]
+        retailer_key: Option<PathBuf>,
+    },
+    /// Make a retailer data key file (0600) to give every store of the retailer at init.
+    NewRetailerKey {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Serve the store node's API (and replicate to HQ in the background once enrolled).
     Serve {
@@ -81,6 +90,9 @@ enum StoreCmd {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Days a customer record is kept before it is deleted for good.
+        #[arg(long, default_value_t = stockade_store::customers::DEFAULT_RETENTION_DAYS)]
+        customer_retention_days: i64,
         /// Longest wait between attempts while HQ is unreachable.
         #[arg(long, default_value_t = 60_000)]
         sync_max_backoff_ms: u64,
@@ -229,7 +241,14 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn run_store(cmd: StoreCmd) -> Result<i32> {
     match cmd {
-        StoreCmd::Init { data, jurisdiction, name, manager, password } => {
+        StoreCmd::Init { data, jurisdiction, name, manager, password, retailer_key } => {
+            let key = match &retailer_key {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                    Some(stockade_store::customers::parse_key(&text).with_context(|| format!("{} is not a retailer key (64 hex digits)", path.display()))?)
+                }
+                None => None,
+            };
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_password);
             let id = Store::init(
@@ -237,14 +256,28 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 &InitOptions { name, jurisdiction, manager_username: manager.clone(), manager_password: password.clone() },
                 stockade_store::clock::from_env(),
             )?;
+            if let Some(key) = key {
+                stockade_store::customers::write_key(&data.join(stockade_store::customers::RETAILER_KEY_FILE), &key)?;
+            }
             println!("store {id} created in {}", data.display());
             if generated {
                 println!("manager login: {manager} / {password}  (shown once; change it)");
             }
             Ok(0)
         }
-        StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms } => {
+        StoreCmd::NewRetailerKey { out } => {
+            if out.exists() {
+                bail!("{} exists: a retailer key is never overwritten", out.display());
+            }
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            stockade_store::customers::write_key(&out, &key)?;
+            println!("retailer key written to {} (0600): give it to each of the retailer's stores at `store init --retailer-key`", out.display());
+            Ok(0)
+        }
+        StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms, customer_retention_days } => {
             let store = open(&data)?;
+            store.set_customer_retention_days(customer_retention_days);
             let pacing = stockade_sync::Pacing {
                 idle: std::time::Duration::from_millis(sync_idle_ms),
                 min_backoff: std::time::Duration::from_millis(200.min(sync_max_backoff_ms)),

@@ -177,3 +177,39 @@ fn the_demo_serves_a_stocked_store_and_prints_a_working_login() {
     let o = run(&["store", "verify", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_retailers_stores_share_its_customer_data_key_and_a_key_file_is_never_overwritten() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("acme.key");
+    let o = run(&["store", "new-retailer-key", "--out", key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let o = run(&["store", "new-retailer-key", "--out", key.to_str().unwrap()]);
+    assert!(!o.status.success(), "a second key must not replace the first");
+    for name in ["a", "b"] {
+        let d = tmp.path().join(name);
+        let o = run(&["store", "init", "--data", d.to_str().unwrap(), "--jurisdiction", "CA-ON", "--name", name, "--retailer-key", key.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let copy = d.join("retailer.key");
+        assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&key).unwrap(), "store {name} holds the retailer's key");
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    std::fs::write(tmp.path().join("bad.key"), "not a key").unwrap();
+    let d = tmp.path().join("c");
+    let o = run(&[
+        "store",
+        "init",
+        "--data",
+        d.to_str().unwrap(),
+        "--jurisdiction",
+        "CA-ON",
+        "--name",
+        "c",
+        "--retailer-key",
+        tmp.path().join("bad.key").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a retailer key"));
+    assert!(!d.join("store.db").exists(), "a refused init leaves no store");
+}

@@ -9,6 +9,11 @@ use std::time::Duration;
 
 const ID_NUMBER: &str = "D4829173";
 const BIRTH_DATE: &str = "1987-03-14";
+/// A customer record for delivery: name and contact details.
+const NAME: &str = "Jane Q. Sample";
+const PHONE: &str = "+1 416 555 0199";
+const EMAIL: &str = "jane.sample@example.org";
+const POSTAL_CODE: &str = "M5V 2T6";
 
 /// Every file under `dir`, as bytes.
 fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
@@ -71,6 +76,14 @@ fn a_customers_id_and_birth_date_appear_nowhere_in_plaintext() {
         assert!(!holds(a.as_bytes(), ID_NUMBER) && !holds(a.as_bytes(), BIRTH_DATE), "an answer repeats personal data: {a}");
     }
 
+    // A customer record for delivery, sealed with the retailer's key.
+    let person = json!({"name": NAME, "birth_date": BIRTH_DATE, "id_number": ID_NUMBER, "phone": PHONE, "email": EMAIL, "postal_code": POSTAL_CODE});
+    let r = client.post(format!("{url}/api/customers")).bearer_auth(&token).json(&person).send().unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().unwrap()["customer_id"].as_str().unwrap().to_string();
+    let rec: Value = client.get(format!("{url}/api/customers/{id}")).bearer_auth(&token).send().unwrap().json().unwrap();
+    assert_eq!(rec["email"], EMAIL, "the manager reads it back");
+
     // The journal reaches head office; a backup is written.
     wait_caught_up(&client, &url, &token, Duration::from_secs(30));
     run_ok(&["backup", "--data", pair.s(), "--out", tmp.path().join("store.backup").to_str().unwrap()], &[]);
@@ -82,6 +95,9 @@ fn a_customers_id_and_birth_date_appear_nowhere_in_plaintext() {
         searched += 1;
         assert!(!holds(&bytes, ID_NUMBER), "{} holds the ID number in plaintext", path.display());
         assert!(!holds(&bytes, BIRTH_DATE), "{} holds the date of birth in plaintext", path.display());
+        for value in [NAME, "Sample", PHONE, "555 0199", EMAIL, POSTAL_CODE] {
+            assert!(!holds(&bytes, value), "{} holds '{value}' in plaintext", path.display());
+        }
     }
     let log = std::fs::read_to_string(logs.join("store.log")).unwrap();
     assert!(log.lines().count() > 5, "the store logged at debug level: {log}");

@@ -243,7 +243,9 @@ impl Hq {
                     &[u.as_str().into(), from_ms.unwrap_or(i64::MIN).into(), to_ms.unwrap_or(i64::MAX).into()],
                 )
             })?,
-            None => self.db.snapshot(|tx| tx.query("SELECT export_id, recipient, at_ms, rows_out FROM exports WHERE export_id = $1", &[export.unwrap_or("").into()]))?,
+            None => self
+                .db
+                .snapshot(|tx| tx.query("SELECT export_id, recipient, at_ms, rows_out FROM exports WHERE export_id = $1", &[export.unwrap_or("").into()]))?,
         };
         let exports = exports.iter().map(|e| (e[0].show(), e[1].show(), e[2].i().unwrap_or(0), e[3].i().unwrap_or(0) as u64)).collect();
         Ok(Impact {

@@ -182,7 +182,8 @@ impl Hq {
             Ok::<_, HqError>(())
         })?;
         let hour_ago = at_ms - 3_600_000;
-        let recent = self.db.tx(|tx| tx.one("SELECT COUNT(*) FROM exports WHERE user_id = $1 AND at_ms >= $2", &[p.user_id.as_str().into(), hour_ago.into()]))?;
+        let recent =
+            self.db.tx(|tx| tx.one("SELECT COUNT(*) FROM exports WHERE user_id = $1 AND at_ms >= $2", &[p.user_id.as_str().into(), hour_ago.into()]))?;
         let recent = recent.and_then(|r| r[0].i()).unwrap_or(0);
         if rows.len() > BULK_EXPORT_ROWS || recent == BULK_EXPORTS_PER_HOUR {
             self.security_alert(

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cart;
 pub mod clock;
 pub mod commands;
+pub mod customers;
 pub mod error;
 pub mod import;
 pub mod node;

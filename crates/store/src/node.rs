@@ -215,6 +215,9 @@ struct Inner {
     rules: RuleBook,
     clock: Arc<dyn Clock>,
     customer_key: [u8; 32],
+    /// The retailer's data key for customer records (see `customers`).
+    retailer_key: [u8; 32],
+    retention_days: std::sync::atomic::AtomicI64,
     public_key: ed25519_dalek::VerifyingKey,
     /// For signing sync requests and checkpoints of past sizes (replication).
     key: SigningKey,
@@ -318,6 +321,7 @@ impl Store {
             None => ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?,
         };
         let customer_key = blake3::derive_key("stockade customer id v1", &key.to_bytes());
+        let retailer_key = crate::customers::load_or_create_key(dir)?;
         let public_key = key.verifying_key();
         let signing_key = key.clone();
         let mut writer =
@@ -358,6 +362,8 @@ impl Store {
                 rules,
                 clock,
                 customer_key,
+                retailer_key,
+                retention_days: std::sync::atomic::AtomicI64::new(crate::customers::DEFAULT_RETENTION_DAYS),
                 public_key,
                 key: signing_key,
                 tx: Mutex::new(tx),
@@ -384,6 +390,19 @@ impl Store {
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.inner.key
     }
+    pub(crate) fn retailer_key(&self) -> &[u8; 32] {
+        &self.inner.retailer_key
+    }
+
+    /// How long new customer records are kept (days, at least 1).
+    pub fn set_customer_retention_days(&self, days: i64) {
+        self.inner.retention_days.store(days.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn retention_days(&self) -> i64 {
+        self.inner.retention_days.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn customer_key(&self) -> &[u8; 32] {
         &self.inner.customer_key
     }

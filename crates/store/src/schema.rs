@@ -64,6 +64,14 @@ CREATE TABLE IF NOT EXISTS pins (
     pin_hash TEXT NOT NULL,
     failed INTEGER NOT NULL DEFAULT 0
 );
+-- Customer records, sealed with the retailer's key; not journaled, deleted at expiry.
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id TEXT PRIMARY KEY,
+    id_hash TEXT,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash BLOB PRIMARY KEY,
     user_id TEXT NOT NULL,

@@ -132,10 +132,16 @@ pub async fn serve(store: Store, listener: tokio::net::TcpListener, shutdown: im
     let ticker = tokio::spawn(async move {
         let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
         interval.tick().await;
+        if let Err(e) = ticker_store.purge_expired_customers().await {
+            tracing::error!(error = %e, "purging expired customer records failed");
+        }
         loop {
             interval.tick().await;
             if let Err(e) = ticker_store.checkpoint().await {
                 tracing::error!(error = %e, "checkpoint failed");
+            }
+            if let Err(e) = ticker_store.purge_expired_customers().await {
+                tracing::error!(error = %e, "purging expired customer records failed");
             }
         }
     });

@@ -43,6 +43,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_staff, add_staff))
         .routes(routes!(journal))
         .routes(routes!(quote_cart))
+        .routes(routes!(add_customer))
+        .routes(routes!(get_customer))
 }
 
 /// Prices a cart and meters every purchase limit without recording anything: the register calls
@@ -421,4 +423,30 @@ async fn add_staff(State(s): State<AppState>, Manager(a): Manager, ApiJson(req):
     let role = Role::parse(&req.role).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_role", "role is 'budtender' or 'manager'"))?;
     let actor = s.store.add_staff(&a, req.username, req.display_name, role, req.password).await?;
     Ok((StatusCode::CREATED, Json(actor)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerCreated {
+    customer_id: String,
+}
+
+/// Record a customer (for orders and delivery). Sealed with the retailer's key; the ID number
+/// is kept only as a keyed hash; deleted after the configured retention.
+#[utoipa::path(post, path = "/api/customers", request_body = stockade_store::customers::CustomerInput,
+    responses((status = 201, body = CustomerCreated), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn add_customer(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    ApiJson(req): ApiJson<stockade_store::customers::CustomerInput>,
+) -> Result<(StatusCode, Json<CustomerCreated>), ApiError> {
+    let customer_id = s.store.add_customer(&a, req).await?;
+    Ok((StatusCode::CREATED, Json(CustomerCreated { customer_id })))
+}
+
+/// A customer's record (manager); each read is logged with who read it.
+#[utoipa::path(get, path = "/api/customers/{customer_id}", params(("customer_id" = String, Path)),
+    responses((status = 200, body = stockade_store::customers::CustomerRecord), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_customer(State(s): State<AppState>, Manager(a): Manager, Path(id): Path<String>) -> ApiResult<stockade_store::customers::CustomerRecord> {
+    Ok(Json(s.store.customer(&a, &id).await?))
 }

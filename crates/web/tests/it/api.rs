@@ -365,3 +365,35 @@ async fn a_pin_switches_budtenders_and_five_wrong_pins_lock_it_until_a_password_
     app.login("sam", "sam password").await;
     assert_eq!(pin_login("sam", "2468").await.0, 200);
 }
+
+#[tokio::test]
+async fn customer_records_are_sealed_minimized_readable_by_managers_and_deleted_at_expiry() {
+    let app = spawn_app("CA-ON").await;
+    let (s, _) = app.post("/api/staff", json!({"username": "sam", "display_name": "Sam", "role": "budtender", "password": "sam password"})).await;
+    assert_eq!(s, 201);
+    let sam = app.login("sam", "sam password").await;
+    let person = json!({"name": "Jane Q. Sample", "birth_date": "1987-03-14", "id_number": "D4829173", "phone": "+1 416 555 0199",
+        "email": "jane.sample@example.org", "postal_code": "M5V 2T6"});
+    let (s, created) = app.post_as(&sam, "/api/customers", person).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["customer_id"].as_str().unwrap().to_string();
+    assert_eq!(app.get_as(&sam, &format!("/api/customers/{id}")).await.0, 403, "budtenders record, managers read");
+    let (s, rec) = app.get(&format!("/api/customers/{id}")).await;
+    assert_eq!(s, 200, "{rec}");
+    assert_eq!((rec["name"].as_str(), rec["postal_code"].as_str(), rec["birth_date"].as_str()), (Some("Jane Q. Sample"), Some("M5V 2T6"), Some("1987-03-14")));
+    assert!(rec.get("id_number").is_none(), "the ID number is not kept: {rec}");
+    // Bad input is refused without repeating it.
+    let (s, err) = app.post("/api/customers", json!({"name": "Jane", "phone": "x".repeat(60)})).await;
+    assert_eq!((s, err["error"]["code"].as_str()), (422, Some("invalid_customer")));
+    assert!(!err.to_string().contains("xxxxxxxx"), "{err}");
+    // Sealed at rest: nothing readable in the row, and another key cannot open it.
+    let sealed: Vec<u8> = app.store.read(|c| Ok(c.query_row("SELECT sealed FROM customers", [], |r| r.get(0))?)).unwrap();
+    for plain in ["Jane", "Sample", "416 555", "example.org", "M5V", "1987-03-14", "D4829173"] {
+        assert!(!sealed.windows(plain.len()).any(|w| w == plain.as_bytes()), "{plain} is readable in the sealed record");
+    }
+    // Retention: a year and a day later the record is gone for good.
+    app.clock.advance((stockade_store::customers::DEFAULT_RETENTION_DAYS + 1) * 86_400_000);
+    assert_eq!(app.store.purge_expired_customers().await.unwrap(), 1);
+    let token = app.login("boss", PASSWORD).await;
+    assert_eq!(app.get_as(&token, &format!("/api/customers/{id}")).await.0, 404);
+}

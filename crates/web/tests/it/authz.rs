@@ -54,6 +54,8 @@ fn store_rules() -> BTreeMap<(&'static str, &'static str), Rule> {
         (("post", "/api/staff"), Manager),
         (("get", "/api/journal"), HqSigned),
         (("post", "/api/cart/quote"), Staff),
+        (("post", "/api/customers"), Staff),
+        (("get", "/api/customers/{customer_id}"), Manager),
     ])
 }
 
