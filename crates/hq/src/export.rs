@@ -12,7 +12,7 @@
 use crate::access::Principal;
 use crate::audit::AuditEvent;
 use crate::db::Val;
-use crate::report::DailyRow;
+use crate::report::{csv_field, DailyRow};
 use crate::{Hq, HqError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,14 +84,6 @@ pub struct TraceMatch {
     pub matched_refs: usize,
     /// 1 − the chance that this many matches arise by accident.
     pub confidence: f64,
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 fn keyed_ref(prefix: char, key: &[u8; 32], what: &str) -> String {

@@ -29,7 +29,7 @@ pub struct DailyRow {
 
 pub const CSV_HEADER: &str = "date,retailer_id,store_id,store_name,product_id,sku,gtin,product_name,units_sold,units_returned,weight_sold_mg,net_sales_minor,tax_minor,refunds_minor,closing_units";
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
