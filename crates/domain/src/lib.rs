@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod compliance;
 pub mod inventory;
 pub mod money;
+pub mod orders;
 pub mod pricing;
 pub mod quantity;
 pub mod rules;

@@ -242,6 +242,15 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
                 move_stock(tx, ctx, &day, &l.product_id, l.restocked.iter().map(|t| t.quantity).sum())?;
             }
         }
+        Event::SecurityAlert { alert_kind, message } => {
+            tx.exec(
+                "INSERT INTO alerts (at_ms, retailer_id, store_id, kind, message) VALUES ($1, $2, $3, $4, $5)",
+                &[env.at_ms.into(), r, s, alert_kind.into(), message.into()],
+            )?;
+        }
+        // Orders reach HQ's figures through the sale recorded at hand-over; reservations are
+        // the store's business.
+        Event::OrderPlaced { .. } | Event::OrderStatusChanged { .. } | Event::OrderCompleted { .. } => {}
         Event::StaffAdded { .. } | Event::StaffDisabled { .. } | Event::TillOpened { .. } | Event::TillClosed { .. } | Event::HqCatalogApplied { .. } => {}
     }
     Ok(())

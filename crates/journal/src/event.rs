@@ -87,6 +87,17 @@ pub struct ReturnLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    /// With taxes, as the jurisdiction shows them.
+    pub total_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     StoreInitialized {
@@ -171,6 +182,39 @@ pub enum Event {
         retailer_seq: u64,
         products: u64,
     },
+    /// An online order: its units are reserved until it is completed, cancelled, expired or
+    /// refused. Only hashes of its tracking token and one-time code are kept; the customer is a
+    /// reference to a sealed record, never personal data.
+    OrderPlaced {
+        order_id: String,
+        order_no: u64,
+        order_kind: stockade_domain::orders::OrderKind,
+        token_hash: String,
+        code_hash: String,
+        customer_id: Option<String>,
+        customer_hash: Option<String>,
+        lines: Vec<OrderLine>,
+        total_minor: i64,
+        expires_at_ms: i64,
+        window_start_ms: i64,
+        window_end_ms: i64,
+    },
+    /// A step of the order state machine (`stockade_domain::orders::next`).
+    OrderStatusChanged {
+        order_id: String,
+        status: stockade_domain::orders::OrderStatus,
+        reason: String,
+    },
+    /// Handed over with the age check passed: the sale is the entry just before this one.
+    OrderCompleted {
+        order_id: String,
+        sale_id: String,
+    },
+    /// Something a person should look at (e.g. order-tracking enumeration); replicated to HQ.
+    SecurityAlert {
+        alert_kind: String,
+        message: String,
+    },
     TillOpened {
         till_id: String,
         register: String,
@@ -200,6 +244,10 @@ impl Event {
             Event::SaleVoided { .. } => "sale_voided",
             Event::SaleReturned { .. } => "sale_returned",
             Event::HqCatalogApplied { .. } => "hq_catalog_applied",
+            Event::OrderPlaced { .. } => "order_placed",
+            Event::OrderStatusChanged { .. } => "order_status_changed",
+            Event::OrderCompleted { .. } => "order_completed",
+            Event::SecurityAlert { .. } => "security_alert",
             Event::TillOpened { .. } => "till_opened",
             Event::TillClosed { .. } => "till_closed",
         }

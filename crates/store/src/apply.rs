@@ -213,6 +213,66 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                 params![*retailer_seq as i64, hq_id, *hq_seq as i64, *products as i64, seq_i],
             )?;
         }
+        Event::OrderPlaced {
+            order_id,
+            order_no,
+            order_kind,
+            token_hash,
+            code_hash,
+            customer_id,
+            customer_hash,
+            lines,
+            total_minor,
+            expires_at_ms,
+            window_start_ms,
+            window_end_ms,
+        } => {
+            let kind = match order_kind {
+                stockade_domain::orders::OrderKind::Pickup => "pickup",
+                stockade_domain::orders::OrderKind::Delivery => "delivery",
+            };
+            conn.execute(
+                "INSERT INTO orders (order_id, order_no, kind, status, token_hash, code_hash, customer_id, customer_hash, total_minor,
+                    placed_at, expires_at, window_start, window_end, updated_at, sale_id)
+                 VALUES (?1, ?2, ?3, 'placed', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?9, NULL)",
+                params![
+                    order_id,
+                    *order_no as i64,
+                    kind,
+                    token_hash,
+                    code_hash,
+                    customer_id,
+                    customer_hash,
+                    total_minor,
+                    env.at_ms,
+                    expires_at_ms,
+                    window_start_ms,
+                    window_end_ms
+                ],
+            )?;
+            for (i, l) in lines.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price_minor, total_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![order_id, i as i64, l.product_id, l.sku, l.name, l.quantity, l.unit_price_minor, l.total_minor],
+                )?;
+            }
+        }
+        Event::OrderStatusChanged { order_id, status, .. } => {
+            let n = conn.execute("UPDATE orders SET status = ?2, updated_at = ?3 WHERE order_id = ?1", params![order_id, status.as_str(), env.at_ms])?;
+            if n != 1 {
+                return Err(StoreError::Corrupt(format!("entry {seq}: status of an unknown order")));
+            }
+        }
+        Event::OrderCompleted { order_id, sale_id } => {
+            let n = conn
+                .execute("UPDATE orders SET status = 'completed', sale_id = ?2, updated_at = ?3 WHERE order_id = ?1", params![order_id, sale_id, env.at_ms])?;
+            if n != 1 {
+                return Err(StoreError::Corrupt(format!("entry {seq}: completes an unknown order")));
+            }
+        }
+        Event::SecurityAlert { alert_kind, message } => {
+            conn.execute("INSERT INTO store_alerts (seq, at_ms, kind, message) VALUES (?1, ?2, ?3, ?4)", params![seq_i, env.at_ms, alert_kind, message])?;
+        }
         Event::TillOpened { till_id, register, float_minor } => {
             conn.execute(
                 "INSERT INTO tills (till_id, register, opened_by, opened_at, float_minor, status, cash_sales_minor, cash_refunds_minor)

@@ -79,7 +79,7 @@ impl Store {
                     pricing::price_line(&pack, p.spec.tax_class, price, l.quantity).map_err(|e| StoreError::invalid("invalid_request", e.to_string()))?;
                 let total_wanted = wanted.entry(p.product_id.as_str()).or_default();
                 *total_wanted += l.quantity;
-                if *total_wanted > p.on_hand && !short.contains(&p.product_id) {
+                if *total_wanted > p.on_hand - crate::commands::reserved_units(c, &p.product_id, None)? && !short.contains(&p.product_id) {
                     short.push(p.product_id.clone());
                 }
                 lines.push(QuoteLine {

@@ -24,7 +24,7 @@ fn bad(code: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::invalid(code, message)
 }
 
-fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), StoreError> {
+pub(crate) fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), StoreError> {
     if required && value.trim().is_empty() {
         return Err(bad("invalid_request", format!("{field} is required")));
     }
@@ -450,8 +450,6 @@ impl Store {
         for l in &req.lines {
             check_quantity(l.quantity)?;
         }
-        let tenders =
-            req.tenders.iter().map(|t| Ok(Tender { kind: parse_tender(&t.kind)?, amount_minor: t.amount_minor })).collect::<Result<Vec<_>, StoreError>>()?;
         let customer = match &req.customer.id_number {
             Some(n) => Some(customer_hash(self.customer_key(), n)?),
             None => None,
@@ -459,90 +457,7 @@ impl Store {
         let store = self.clone();
         let by = actor.user_id.clone();
         self.write(move |tx| {
-            let digest = request_digest(&req);
-            if let Some(key) = &idempotency_key {
-                let prior: Option<(String, Option<String>)> = tx
-                    .conn()
-                    .query_row("SELECT sale_id, request_digest FROM sales WHERE idempotency_key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                if let Some((sale_id, d)) = prior {
-                    if d.as_deref() != Some(digest.as_str()) {
-                        return Err(StoreError::conflict("idempotency_conflict", "this Idempotency-Key was used for a different sale"));
-                    }
-                    return load_receipt(tx.conn(), &sale_id, &store);
-                }
-            }
-            let till_status: Option<String> =
-                tx.conn().query_row("SELECT status FROM tills WHERE till_id = ?1", params![req.till_id], |r| r.get(0)).optional()?;
-            match till_status.as_deref() {
-                Some("open") => {}
-                Some(_) => return Err(StoreError::conflict("till_not_open", "this till is closed: open a till first")),
-                None => return Err(bad("unknown_till", format!("unknown till '{}'", req.till_id))),
-            }
-            let pack = store.pack_at(tx.now_ms())?.clone();
-            let today = crate::apply::local_date(store.info().timezone, tx.now_ms());
-            let local_day = today.parse().map_err(|_| StoreError::Io("bad local date".into()))?;
-
-            let CartFacts { products, cart, earlier } = cart_facts(tx.conn(), &pack, &req.lines, customer.as_deref(), &today)?;
-            let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: req.customer.birth_date };
-            compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
-
-            let mut lines = Vec::new();
-            let mut lots_cache: std::collections::HashMap<String, Vec<(String, i64)>> = Default::default();
-            for (p, l) in products.iter().zip(&req.lines) {
-                let price = p.spec.price_minor.unwrap_or(0);
-                let priced = pricing::price_line(&pack, p.spec.tax_class, price, l.quantity).map_err(|e| bad("invalid_request", e.to_string()))?;
-                if !lots_cache.contains_key(&p.product_id) {
-                    lots_cache.insert(p.product_id.clone(), lots_fifo(tx, &p.product_id)?);
-                }
-                let lots = lots_cache.get_mut(&p.product_id).ok_or_else(|| StoreError::Io("lot cache".into()))?;
-                let taken = take_fifo(lots, l.quantity, &p.spec.name)?;
-                lines.push(SaleLine {
-                    product_id: p.product_id.clone(),
-                    sku: p.spec.sku.clone(),
-                    name: p.spec.name.clone(),
-                    class: p.spec.class,
-                    quantity: l.quantity,
-                    unit_price_minor: price,
-                    net_minor: priced.net_minor,
-                    taxes: priced.taxes.clone(),
-                    total_minor: priced.total_minor,
-                    lots: taken,
-                });
-            }
-            let priced: Vec<_> = lines
-                .iter()
-                .map(|l| pricing::PricedLine {
-                    unit_price_minor: l.unit_price_minor,
-                    quantity: l.quantity,
-                    net_minor: l.net_minor,
-                    taxes: l.taxes.clone(),
-                    total_minor: l.total_minor,
-                })
-                .collect();
-            let totals = pricing::totals(&pack, &priced);
-            let settlement = pricing::settle(totals.total_minor, &tenders).map_err(|e| StoreError::Invalid {
-                code: "invalid_tender",
-                message: e.to_string(),
-                fields: vec![],
-            })?;
-            let sale_no: i64 = tx.conn().query_row("SELECT COALESCE(MAX(sale_no), 0) + 1 FROM sales", [], |r| r.get(0))?;
-            let sale_id = tx.new_id();
-            tx.append(
-                &by,
-                Event::SaleRecorded {
-                    sale_id: sale_id.clone(),
-                    sale_no: sale_no as u64,
-                    till_id: req.till_id.clone(),
-                    idempotency_key,
-                    request_digest: Some(digest),
-                    customer_hash: customer,
-                    lines,
-                    totals,
-                    tenders,
-                    settlement,
-                },
-            )?;
+            let sale_id = sale_in_tx(tx, &store, &by, &req, idempotency_key, customer, &SaleTerms::default())?;
             load_receipt(tx.conn(), &sale_id, &store)
         })
         .await
@@ -746,4 +661,141 @@ fn stock_changes(tx: &Tx<'_>, product_id: &str, name: &str, delta: i64) -> Resul
         let lot = newest.ok_or_else(|| StoreError::conflict("no_lot", format!("'{name}' has never been received: receive it before adding stock")))?;
         Ok(vec![LotTake { lot_id: lot, quantity: delta }])
     }
+}
+
+/// How an order's hand-over differs from a counter sale: its own reservation does not block it,
+/// and the prices are the ones the customer was quoted.
+#[derive(Default)]
+pub(crate) struct SaleTerms<'a> {
+    pub order_id: Option<&'a str>,
+    pub prices: Option<&'a std::collections::HashMap<String, i64>>,
+}
+
+/// Units of `product_id` held by open online orders (other than `except`).
+pub(crate) fn reserved_units(conn: &rusqlite::Connection, product_id: &str, except: Option<&str>) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(l.quantity), 0) FROM order_lines l JOIN orders o ON o.order_id = l.order_id
+         WHERE l.product_id = ?1 AND o.status IN ('placed', 'accepted', 'picked', 'ready', 'out_for_delivery') AND o.order_id <> ?2",
+        params![product_id, except.unwrap_or("")],
+        |r| r.get(0),
+    )?)
+}
+
+/// Refuses a cart that needs units reserved for online orders.
+pub(crate) fn check_free_stock(
+    conn: &rusqlite::Connection,
+    products: &[crate::queries::Product],
+    lines: &[SaleLineRequest],
+    except: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut wanted: std::collections::BTreeMap<&str, (i64, &crate::queries::Product)> = Default::default();
+    for (p, l) in products.iter().zip(lines) {
+        wanted.entry(p.product_id.as_str()).or_insert((0, p)).0 += l.quantity;
+    }
+    for (id, (qty, p)) in wanted {
+        let free = p.on_hand - reserved_units(conn, id, except)?;
+        if qty > free {
+            return Err(StoreError::conflict(
+                "insufficient_stock",
+                format!("only {} of '{}' free ({} on hand, the rest reserved for online orders); {qty} requested", free.max(0), p.spec.name, p.on_hand),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Records a sale inside a write transaction; returns its id.
+pub(crate) fn sale_in_tx(
+    tx: &mut Tx<'_>,
+    store: &Store,
+    by: &str,
+    req: &SaleRequest,
+    idempotency_key: Option<String>,
+    customer: Option<String>,
+    terms: &SaleTerms<'_>,
+) -> Result<String, StoreError> {
+    let tenders =
+        req.tenders.iter().map(|t| Ok(Tender { kind: parse_tender(&t.kind)?, amount_minor: t.amount_minor })).collect::<Result<Vec<_>, StoreError>>()?;
+    let digest = request_digest(req);
+    if let Some(key) = &idempotency_key {
+        let prior: Option<(String, Option<String>)> = tx
+            .conn()
+            .query_row("SELECT sale_id, request_digest FROM sales WHERE idempotency_key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((sale_id, d)) = prior {
+            if d.as_deref() != Some(digest.as_str()) {
+                return Err(StoreError::conflict("idempotency_conflict", "this Idempotency-Key was used for a different sale"));
+            }
+            return Ok(sale_id);
+        }
+    }
+    let till_status: Option<String> = tx.conn().query_row("SELECT status FROM tills WHERE till_id = ?1", params![req.till_id], |r| r.get(0)).optional()?;
+    match till_status.as_deref() {
+        Some("open") => {}
+        Some(_) => return Err(StoreError::conflict("till_not_open", "this till is closed: open a till first")),
+        None => return Err(bad("unknown_till", format!("unknown till '{}'", req.till_id))),
+    }
+    let pack = store.pack_at(tx.now_ms())?.clone();
+    let today = crate::apply::local_date(store.info().timezone, tx.now_ms());
+    let local_day = today.parse().map_err(|_| StoreError::Io("bad local date".into()))?;
+
+    let CartFacts { products, cart, earlier } = cart_facts(tx.conn(), &pack, &req.lines, customer.as_deref(), &today)?;
+    check_free_stock(tx.conn(), &products, &req.lines, terms.order_id)?;
+    let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: req.customer.birth_date };
+    compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
+
+    let mut lines = Vec::new();
+    let mut lots_cache: std::collections::HashMap<String, Vec<(String, i64)>> = Default::default();
+    for (p, l) in products.iter().zip(&req.lines) {
+        let price = terms.prices.and_then(|m| m.get(&p.product_id).copied()).or(p.spec.price_minor).unwrap_or(0);
+        let priced = pricing::price_line(&pack, p.spec.tax_class, price, l.quantity).map_err(|e| bad("invalid_request", e.to_string()))?;
+        if !lots_cache.contains_key(&p.product_id) {
+            lots_cache.insert(p.product_id.clone(), lots_fifo(tx, &p.product_id)?);
+        }
+        let lots = lots_cache.get_mut(&p.product_id).ok_or_else(|| StoreError::Io("lot cache".into()))?;
+        let taken = take_fifo(lots, l.quantity, &p.spec.name)?;
+        lines.push(SaleLine {
+            product_id: p.product_id.clone(),
+            sku: p.spec.sku.clone(),
+            name: p.spec.name.clone(),
+            class: p.spec.class,
+            quantity: l.quantity,
+            unit_price_minor: price,
+            net_minor: priced.net_minor,
+            taxes: priced.taxes.clone(),
+            total_minor: priced.total_minor,
+            lots: taken,
+        });
+    }
+    let priced: Vec<_> = lines
+        .iter()
+        .map(|l| pricing::PricedLine {
+            unit_price_minor: l.unit_price_minor,
+            quantity: l.quantity,
+            net_minor: l.net_minor,
+            taxes: l.taxes.clone(),
+            total_minor: l.total_minor,
+        })
+        .collect();
+    let totals = pricing::totals(&pack, &priced);
+    let settlement =
+        pricing::settle(totals.total_minor, &tenders).map_err(|e| StoreError::Invalid { code: "invalid_tender", message: e.to_string(), fields: vec![] })?;
+    let sale_no: i64 = tx.conn().query_row("SELECT COALESCE(MAX(sale_no), 0) + 1 FROM sales", [], |r| r.get(0))?;
+    let sale_id = tx.new_id();
+    tx.append(
+        by,
+        Event::SaleRecorded {
+            sale_id: sale_id.clone(),
+            sale_no: sale_no as u64,
+            till_id: req.till_id.clone(),
+            idempotency_key,
+            request_digest: Some(digest),
+            customer_hash: customer,
+            lines,
+            totals,
+            tenders,
+            settlement,
+        },
+    )?;
+    Ok(sale_id)
 }

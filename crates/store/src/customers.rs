@@ -81,6 +81,25 @@ pub fn write_key(path: &Path, key: &[u8; 32]) -> Result<(), StoreError> {
     f.write_all(hex::encode(key).as_bytes()).and_then(|_| f.sync_all()).map_err(|e| StoreError::Io(format!("cannot write {}: {e}", path.display())))
 }
 
+/// A sealed record and its keyed ID hash, not yet stored.
+pub(crate) struct SealedCustomer {
+    pub customer_id: String,
+    pub id_hash: Option<String>,
+    sealed: Vec<u8>,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+}
+
+impl SealedCustomer {
+    pub(crate) fn insert(&self, conn: &rusqlite::Connection) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO customers (customer_id, id_hash, sealed, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.customer_id, self.id_hash, self.sealed, self.created_at_ms, self.expires_at_ms],
+        )?;
+        Ok(())
+    }
+}
+
 fn check(field: &'static str, value: &Option<String>, max: usize) -> Result<(), StoreError> {
     match value {
         Some(v) if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) => {
@@ -116,8 +135,8 @@ impl Store {
         serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(format!("customer {customer_id}: unreadable record")))
     }
 
-    /// Records a customer (any staff member); returns their id.
-    pub async fn add_customer(&self, actor: &Actor, input: CustomerInput) -> Result<String, StoreError> {
+    /// Checks and seals a customer record, ready to insert in a write transaction.
+    pub(crate) fn prepare_customer(&self, input: CustomerInput) -> Result<SealedCustomer, StoreError> {
         if input.name.trim().is_empty() || input.name.chars().count() > 120 || input.name.chars().any(char::is_control) {
             return Err(StoreError::invalid("invalid_customer", "name is 1 to 120 printable characters"));
         }
@@ -143,17 +162,16 @@ impl Store {
             expires_at_ms: now + self.retention_days() * 86_400_000,
         };
         let sealed = self.seal(&customer_id, &rec)?;
-        let (id, expires) = (customer_id.clone(), rec.expires_at_ms);
-        self.write(move |tx| {
-            tx.conn().execute(
-                "INSERT INTO customers (customer_id, id_hash, sealed, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, id_hash, sealed, now, expires],
-            )?;
-            Ok(())
-        })
-        .await?;
-        tracing::info!(user_id = %actor.user_id, customer_id = %customer_id, "customer recorded");
-        Ok(customer_id)
+        Ok(SealedCustomer { customer_id, id_hash, sealed, created_at_ms: now, expires_at_ms: rec.expires_at_ms })
+    }
+
+    /// Records a customer (any staff member); returns their id.
+    pub async fn add_customer(&self, actor: &Actor, input: CustomerInput) -> Result<String, StoreError> {
+        let c = self.prepare_customer(input)?;
+        let id = c.customer_id.clone();
+        self.write(move |tx| c.insert(tx.conn())).await?;
+        tracing::info!(user_id = %actor.user_id, customer_id = %id, "customer recorded");
+        Ok(id)
     }
 
     /// A customer's record, opened (managers).

@@ -16,6 +16,7 @@ pub mod customers;
 pub mod error;
 pub mod import;
 pub mod node;
+pub mod orders;
 pub mod queries;
 pub mod schema;
 pub mod simulate;

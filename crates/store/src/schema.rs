@@ -14,6 +14,9 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("returns", "return_id"),
     ("tills", "till_id"),
     ("hq_catalog", "retailer_seq"),
+    ("orders", "order_id"),
+    ("order_lines", "order_id || ':' || line_no"),
+    ("store_alerts", "seq"),
 ];
 
 pub const JOURNAL_SCHEMA: &str = r#"
@@ -63,6 +66,11 @@ CREATE TABLE IF NOT EXISTS pins (
     user_id TEXT PRIMARY KEY,
     pin_hash TEXT NOT NULL,
     failed INTEGER NOT NULL DEFAULT 0
+);
+-- Wrong one-time codes per order (operational, not journaled).
+CREATE TABLE IF NOT EXISTS order_code_failures (
+    order_id TEXT PRIMARY KEY,
+    failed INTEGER NOT NULL
 );
 -- Customer records, sealed with the retailer's key; not journaled, deleted at expiry.
 CREATE TABLE IF NOT EXISTS customers (
@@ -165,6 +173,42 @@ CREATE TABLE IF NOT EXISTS sales (
     refunded_minor INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sales_day ON sales(local_date);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY,
+    order_no INTEGER NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    code_hash TEXT NOT NULL,
+    customer_id TEXT,
+    customer_hash TEXT,
+    total_minor INTEGER NOT NULL,
+    placed_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    window_end INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    sale_id TEXT
+);
+CREATE INDEX IF NOT EXISTS orders_status ON orders(status, expires_at);
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_id TEXT NOT NULL,
+    line_no INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    name TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price_minor INTEGER NOT NULL,
+    total_minor INTEGER NOT NULL,
+    PRIMARY KEY (order_id, line_no)
+);
+CREATE INDEX IF NOT EXISTS order_lines_product ON order_lines(product_id);
+CREATE TABLE IF NOT EXISTS store_alerts (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS sales_customer ON sales(customer_hash, local_date);
 CREATE TABLE IF NOT EXISTS sale_lines (
     sale_id TEXT NOT NULL,

@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 use std::path::Path;
 use std::sync::Arc;
+use stockade_domain::orders::OrderAction;
 use stockade_store::clock::ManualClock;
 use stockade_store::commands::*;
 use stockade_store::schema::PROJECTIONS;
@@ -77,6 +78,34 @@ fn build_store(dir: &Path) {
             .unwrap();
         store.count(&boss, CountRequest { lines: vec![CountLineRequest { product_id: products[1].product_id.clone(), counted: 3 }] }).await.unwrap();
         store.change_price(&boss, p.clone(), 4_242).await.unwrap();
+        // Online orders (one completed at the counter, one open) and a security alert.
+        let order = |kind| stockade_store::orders::OrderRequest {
+            kind,
+            lines: vec![SaleLineRequest { product_id: products[2].product_id.clone(), quantity: 1 }],
+            customer: stockade_store::orders::OnlineCustomer {
+                name: "N".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                age_confirmed: true,
+                id_number: None,
+                phone: None,
+                email: None,
+                postal_code: Some("M5V 2T6".into()),
+            },
+            window_start_ms: None,
+        };
+        let o = store.place_order(order(stockade_domain::orders::OrderKind::Pickup)).await.unwrap();
+        for a in [OrderAction::Accept, OrderAction::Pick, OrderAction::Ready] {
+            store.order_action(&boss, o.order_id.clone(), a, String::new()).await.unwrap();
+        }
+        let handover = stockade_store::orders::CompleteOrderRequest {
+            till_id: till.clone(),
+            age_confirmed: true,
+            birth_date: None,
+            tenders: vec![TenderRequest { kind: "cash".into(), amount_minor: 100_000 }],
+        };
+        store.complete_order(&boss, o.order_id, handover).await.unwrap();
+        store.place_order(order(stockade_domain::orders::OrderKind::Delivery)).await.unwrap();
+        store.raise_alert("enumeration", "test alert".into()).await.unwrap();
         store.close_till(&boss, till, CloseTillRequest { counted_minor: 5_000 }).await.unwrap();
     });
     drop(store);

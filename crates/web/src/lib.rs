@@ -5,6 +5,8 @@
 
 pub mod error;
 pub mod hq;
+pub mod limits;
+mod orders;
 mod routes;
 mod ui;
 
@@ -27,6 +29,22 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub store: Store,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    pub limiter: Arc<limits::Limiter>,
+}
+
+/// The client's address (from the connection; unspecified when served without it).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
 }
 
 /// JSON body extractor whose rejections are our JSON errors.
@@ -105,12 +123,12 @@ impl utoipa::Modify for BearerAuth {
 
 /// The router and the OpenAPI document describing exactly its routes.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::routes()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::routes()).merge(orders::routes()).split_for_parts()
 }
 
 pub fn app(store: Store) -> Router {
     let (router, openapi) = api_router();
-    let state = AppState { store, openapi: Arc::new(openapi) };
+    let state = AppState { store, openapi: Arc::new(openapi), limiter: Arc::new(limits::Limiter::default()) };
     router
         .route("/api/openapi.json", axum::routing::get(routes::openapi_json))
         .merge(ui::routes())
@@ -143,9 +161,12 @@ pub async fn serve(store: Store, listener: tokio::net::TcpListener, shutdown: im
             if let Err(e) = ticker_store.purge_expired_customers().await {
                 tracing::error!(error = %e, "purging expired customer records failed");
             }
+            if let Err(e) = ticker_store.expire_orders().await {
+                tracing::error!(error = %e, "expiring orders failed");
+            }
         }
     });
-    let r = axum::serve(listener, app(store)).with_graceful_shutdown(shutdown).await;
+    let r = axum::serve(listener, app(store).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await;
     ticker.abort();
     r
 }

@@ -139,14 +139,24 @@ pub struct LoginResponse {
 /// Sign in; returns a session token.
 #[utoipa::path(post, path = "/api/login", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn login(State(s): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<impl IntoResponse, ApiError> {
-    if req.username.len() > 64 || req.password.len() > 256 {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password"));
+async fn login(State(s): State<AppState>, ip: crate::ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> Result<impl IntoResponse, ApiError> {
+    if !s.limiter.admit(ip.0, crate::limits::Bucket::SignIn) {
+        return Err(crate::orders::throttled());
     }
-    let (token, user) = s.store.login(&req.username, &req.password).await.map_err(|e| match e {
-        stockade_store::StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password"),
-        other => other.into(),
-    })?;
+    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password");
+    let result = if req.username.len() > 64 || req.password.len() > 256 {
+        Err(stockade_store::StoreError::Unauthorized)
+    } else {
+        s.store.login(&req.username, &req.password).await
+    };
+    let (token, user) = match result {
+        Ok(ok) => ok,
+        Err(stockade_store::StoreError::Unauthorized) => {
+            crate::orders::missed(&s, ip.0, crate::limits::Bucket::SignIn).await;
+            return Err(wrong());
+        }
+        Err(other) => return Err(other.into()),
+    };
     Ok(session_response(token, user, req.set_cookie))
 }
 
@@ -170,15 +180,29 @@ pub struct PinLoginRequest {
 /// until its owner signs in with their password.
 #[utoipa::path(post, path = "/api/login/pin", request_body = PinLoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn pin_login(State(s): State<AppState>, parts: axum::http::request::Parts, ApiJson(req): ApiJson<PinLoginRequest>) -> Result<Response, ApiError> {
-    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or PIN");
-    if req.username.len() > 64 || req.pin.len() > 16 {
-        return Err(wrong());
+async fn pin_login(
+    State(s): State<AppState>,
+    ip: crate::ClientIp,
+    parts: axum::http::request::Parts,
+    ApiJson(req): ApiJson<PinLoginRequest>,
+) -> Result<Response, ApiError> {
+    if !s.limiter.admit(ip.0, crate::limits::Bucket::SignIn) {
+        return Err(crate::orders::throttled());
     }
-    let (token, user) = s.store.pin_login(&req.username, &req.pin).await.map_err(|e| match e {
-        stockade_store::StoreError::Unauthorized => wrong(),
-        other => other.into(),
-    })?;
+    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or PIN");
+    let result = if req.username.len() > 64 || req.pin.len() > 16 {
+        Err(stockade_store::StoreError::Unauthorized)
+    } else {
+        s.store.pin_login(&req.username, &req.pin).await
+    };
+    let (token, user) = match result {
+        Ok(ok) => ok,
+        Err(stockade_store::StoreError::Unauthorized) => {
+            crate::orders::missed(&s, ip.0, crate::limits::Bucket::SignIn).await;
+            return Err(wrong());
+        }
+        Err(other) => return Err(other.into()),
+    };
     if let Some(previous) = crate::bearer_token(&parts) {
         if previous != token {
             s.store.logout(&previous).await?;

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/register", get(register_page))
         .route("/receipt/{sale_id}", get(receipt_page))
         .route("/backoffice", get(backoffice_page))
+        .route("/track/{token}", get(track_page))
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
         .route("/assets/register.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], REGISTER_JS) }))
         .route("/assets/backoffice.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], BACKOFFICE_JS) }))
@@ -473,4 +474,30 @@ async fn backoffice_page(State(state): State<AppState>, parts: Parts) -> Respons
         },
     )
     .into_response()
+}
+
+/// The public tracking page: status and time window in the shop's local time, nothing else.
+async fn track_page(State(state): State<AppState>, ip: crate::ClientIp, Path(token): Path<String>) -> Response {
+    let tz = state.store.info().timezone;
+    let local = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&tz).format("%a %-d %b, %H:%M").to_string()).unwrap_or_default();
+    match crate::orders::lookup(&state, ip.0, &token).await {
+        Ok(t) => page(
+            "Your order",
+            None,
+            None,
+            html! { main.single { section aria-labelledby="track-h" {
+                h1 #track-h { "Your order" }
+                p #status { strong { (t.status_label) } }
+                p #window { "Window: " (local(t.window_start_ms)) " – " (local(t.window_end_ms)) }
+                p { "Updated " (local(t.updated_at_ms)) }
+            } } },
+        )
+        .into_response(),
+        Err(e) => {
+            let status = e.status;
+            let text =
+                if status == StatusCode::TOO_MANY_REQUESTS { "Too many attempts from this address. Try again later." } else { "No order matches this link." };
+            (status, page("Order tracking", None, None, html! { main.single { section { h1 { "Order tracking" } p #status { (text) } } } })).into_response()
+        }
+    }
 }

@@ -56,6 +56,14 @@ fn store_rules() -> BTreeMap<(&'static str, &'static str), Rule> {
         (("post", "/api/cart/quote"), Staff),
         (("post", "/api/customers"), Staff),
         (("get", "/api/customers/{customer_id}"), Manager),
+        (("get", "/api/menu"), Public),
+        (("post", "/api/orders"), Public),
+        (("get", "/api/orders"), Staff),
+        (("get", "/api/track/{token}"), Public),
+        (("get", "/api/track/{token}/details"), Public),
+        (("post", "/api/orders/{order_id}/{action}"), Staff),
+        (("post", "/api/orders/{order_id}/handover"), Staff),
+        (("get", "/api/alerts"), Manager),
     ])
 }
 

@@ -3,6 +3,7 @@
 mod api;
 mod authz;
 mod bad_input;
+mod orders;
 
 use serde_json::{json, Value};
 use std::sync::Arc;

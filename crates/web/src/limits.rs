@@ -1,0 +1,128 @@
+//! Rate limits for what can be guessed: order tracking, one-time codes and sign-in.
+//!
+//! Per client (its IP address) and bucket, misses (unknown tokens, wrong codes, failed sign-ins)
+//! are counted over a window; past the limit the client gets 429 on that bucket until the block
+//! ends, before any lookup. A global budget of lookups per second bounds what many clients
+//! together can try. Enumeration — one client blocked, or many misses across clients — raises a
+//! security alert in the store's journal, which reaches HQ.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Misses per client and bucket within [`WINDOW`] before the client is blocked.
+pub const CLIENT_MISSES: usize = 10;
+pub const WINDOW: Duration = Duration::from_secs(600);
+pub const BLOCK: Duration = Duration::from_secs(900);
+/// Misses across all clients within [`WINDOW`] that count as distributed enumeration.
+pub const GLOBAL_MISSES: usize = 200;
+/// Lookups per second, all clients together, with a burst of as many.
+pub const GLOBAL_LOOKUPS_PER_SEC: f64 = 1000.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Tracking,
+    SignIn,
+}
+
+#[derive(Default)]
+struct Client {
+    misses: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+struct Global {
+    misses: VecDeque<Instant>,
+    tokens: f64,
+    refilled: Instant,
+    alerted_at: Option<Instant>,
+}
+
+pub struct Limiter {
+    clients: Mutex<HashMap<(IpAddr, Bucket), Client>>,
+    global: Mutex<Global>,
+}
+
+/// What the caller must do after a miss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alarm {
+    None,
+    /// This client just crossed its limit.
+    ClientBlocked,
+    /// Misses across clients crossed the global threshold (raised once per window).
+    Distributed(usize),
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter {
+            clients: Mutex::new(HashMap::new()),
+            global: Mutex::new(Global { misses: VecDeque::new(), tokens: GLOBAL_LOOKUPS_PER_SEC, refilled: Instant::now(), alerted_at: None }),
+        }
+    }
+}
+
+fn prune(q: &mut VecDeque<Instant>, now: Instant) {
+    while q.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+        q.pop_front();
+    }
+}
+
+impl Limiter {
+    /// May this client look something up now? `false`: answer 429 without looking.
+    pub fn admit(&self, ip: IpAddr, bucket: Bucket) -> bool {
+        let now = Instant::now();
+        {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = clients.get_mut(&(ip, bucket)) {
+                match c.blocked_until {
+                    Some(until) if until > now => return false,
+                    Some(_) => *c = Client::default(),
+                    None => {}
+                }
+            }
+        }
+        let mut g = self.global.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = now.duration_since(g.refilled).as_secs_f64();
+        g.tokens = (g.tokens + elapsed * GLOBAL_LOOKUPS_PER_SEC).min(GLOBAL_LOOKUPS_PER_SEC);
+        g.refilled = now;
+        if g.tokens < 1.0 {
+            return false;
+        }
+        g.tokens -= 1.0;
+        true
+    }
+
+    /// Counts a miss by this client.
+    pub fn miss(&self, ip: IpAddr, bucket: Bucket) -> Alarm {
+        let now = Instant::now();
+        let blocked = {
+            let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if clients.len() > 100_000 {
+                clients.retain(|_, c| c.blocked_until.is_some_and(|u| u > now) || c.misses.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+            }
+            let c = clients.entry((ip, bucket)).or_default();
+            prune(&mut c.misses, now);
+            c.misses.push_back(now);
+            if c.misses.len() >= CLIENT_MISSES && c.blocked_until.is_none() {
+                c.blocked_until = Some(now + BLOCK);
+                true
+            } else {
+                false
+            }
+        };
+        let mut g = self.global.lock().unwrap_or_else(|e| e.into_inner());
+        prune(&mut g.misses, now);
+        g.misses.push_back(now);
+        if blocked {
+            return Alarm::ClientBlocked;
+        }
+        let n = g.misses.len();
+        if n >= GLOBAL_MISSES && g.alerted_at.is_none_or(|t| now.duration_since(t) > WINDOW) {
+            g.alerted_at = Some(now);
+            return Alarm::Distributed(n);
+        }
+        Alarm::None
+    }
+}
