@@ -364,3 +364,78 @@ fn the_register_keeps_selling_with_hq_down_and_the_hq_dashboard_shows_the_sale_a
     kill(&mut store);
     kill(&mut hq);
 }
+
+#[test]
+fn a_customer_orders_online_the_staff_hand_it_over_and_the_tracking_page_follows() {
+    let Some(browser) = Browser::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("store");
+    let s = store_dir.to_str().unwrap();
+    run_ok(&["store", "init", "--data", s, "--jurisdiction", "CA-ON", "--name", "Queen St"], &[]);
+    run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], &[]);
+    run_ok(&["store", "receive-all", "--data", s, "--quantity", "20"], &[]);
+    let (mut store, url) = start_store(&store_dir, &[]);
+    let client = reqwest::blocking::Client::new();
+    let token = login(&client, &url);
+    let (_, product) = till_and_product(&client, &url, &token); // Blue Dream 1g; opens R1
+
+    // The customer, in the shop: two units for pickup.
+    browser.go(&format!("{url}/shop"));
+    browser.fits_width("the shop");
+    browser.type_into(&format!("#qty-{product}"), "\u{E009}a\u{E009}\u{E017}2");
+    browser.type_into("#c-name", "Sam Customer");
+    browser.eval("document.getElementById('c-birth').value = '1990-05-05';");
+    browser.type_into("#c-phone", "416 555 0100");
+    browser.click("#order button[type=submit]");
+    // Without the age statement the order is refused in the page.
+    let refused = browser.wait_text("#order-error", |t| !t.is_empty());
+    assert!(refused.contains("at least 19"), "{refused}");
+    browser.click("#c-age");
+    browser.click("#order button[type=submit]");
+    let link = browser.wait_text("#placed-link", |t| t.contains("/track/"));
+    let code = browser.text("#placed-code");
+    assert_eq!(code.len(), 8, "{code}");
+    browser.screenshot("shop-order-placed");
+
+    // The staff: accept, pick, pack, hand over with the age check.
+    browser.go(&format!("{url}/login"));
+    browser.type_into("#username", "manager");
+    browser.type_into("#password", &format!("{PASSWORD}{ENTER}"));
+    browser.wait("#scan");
+    browser.go(&format!("{url}/orders"));
+    for label in ["Accept", "Picked", "Packed, ready for pickup"] {
+        let css = format!(
+            "button[data-action='{}']",
+            match label {
+                "Accept" => "accept",
+                "Picked" => "pick",
+                _ => "ready",
+            }
+        );
+        browser.click(&css);
+        let since = Instant::now();
+        while browser.find(&css).is_some() && since.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    browser.wait("form.handover");
+    browser.screenshot("orders");
+    browser.click("form.handover button[type=submit]");
+    let err = browser.wait_text("p.error[id^=err-]", |t| !t.is_empty());
+    assert!(err.contains("confirm the customer is at least 19"), "no hand-over without the age check: {err}");
+    browser.click("form.handover input[type=checkbox]");
+    browser.click("form.handover button[type=submit]");
+    browser.wait_text("h1", |t| t.contains("(0 open)"));
+
+    // The customer's tracking page: status and window, nothing personal.
+    browser.go(&link);
+    let status = browser.wait_text("#status", |t| !t.is_empty());
+    assert_eq!(status, "Completed");
+    let page = browser.text("main");
+    assert!(!page.contains("Sam") && !page.contains("555"), "{page}");
+    browser.screenshot("tracking");
+    kill(&mut store);
+    let db = rusqlite::Connection::open_with_flags(store_dir.join("store.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let on_hand: i64 = db.query_row("SELECT on_hand FROM products WHERE product_id = ?1", [&product], |r| r.get(0)).unwrap();
+    assert_eq!(on_hand, 18);
+}

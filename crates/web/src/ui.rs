@@ -15,6 +15,8 @@ pub(crate) const APP_CSS: &str = include_str!("../assets/app.css");
 const REGISTER_JS: &str = include_str!("../assets/register.js");
 const BACKOFFICE_JS: &str = include_str!("../assets/backoffice.js");
 const RECEIPT_JS: &str = include_str!("../assets/receipt.js");
+const SHOP_JS: &str = include_str!("../assets/shop.js");
+const ORDERS_JS: &str = include_str!("../assets/orders.js");
 /// Products at or under this many units are listed as low stock.
 const LOW_STOCK_UNITS: i64 = 10;
 
@@ -26,6 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/receipt/{sale_id}", get(receipt_page))
         .route("/backoffice", get(backoffice_page))
         .route("/track/{token}", get(track_page))
+        .route("/shop", get(shop_page))
+        .route("/orders", get(orders_page))
+        .route("/assets/shop.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SHOP_JS) }))
+        .route("/assets/orders.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], ORDERS_JS) }))
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
         .route("/assets/register.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], REGISTER_JS) }))
         .route("/assets/backoffice.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], BACKOFFICE_JS) }))
@@ -48,6 +54,7 @@ fn page(title: &str, body_attrs_till: Option<&str>, header_user: Option<&Actor>,
                         strong { "Stockade" }
                         @if let Some(u) = header_user {
                             a href="/register" { "Register" }
+                            a href="/orders" { "Online orders" }
                             a href="/backoffice" { "Back office" }
                             span { "Signed in: " (u.display_name) " (" (u.role.as_str()) ")" }
                         }
@@ -500,4 +507,142 @@ async fn track_page(State(state): State<AppState>, ip: crate::ClientIp, Path(tok
             (status, page("Order tracking", None, None, html! { main.single { section { h1 { "Order tracking" } p #status { (text) } } } })).into_response()
         }
     }
+}
+
+/// The public shop: today's menu from live stock, and checkout for pickup or delivery.
+async fn shop_page(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    let menu = match state.store.read_async(move |_| store.menu()).await {
+        Ok(m) => m,
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    let name = state.store.info().name.clone();
+    page(
+        "Order online",
+        None,
+        None,
+        html! {
+            main {
+                section aria-labelledby="menu-h" {
+                    h1 #menu-h { (name) " — order online" }
+                    p { "Prices include taxes. You must be of legal age; your ID is checked when you receive the order." }
+                    form #order {
+                        table #menu {
+                            thead { tr { th { "Product" } th.num { "Price" } th.num { "Available" } th.num { "Quantity" } } }
+                            tbody {
+                                @for m in &menu {
+                                    tr {
+                                        td { label.inline for={"qty-" (m.product_id)} { (m.name) } " · " (m.brand) }
+                                        td.num { (money(m.price_with_taxes_minor)) }
+                                        td.num { (m.available) }
+                                        td.num { input.qty #{"qty-" (m.product_id)} data-product=(m.product_id) type="number" min="0" max=(m.available) value="0"; }
+                                    }
+                                }
+                            }
+                        }
+                        fieldset {
+                            legend { "Pickup or delivery" }
+                            label.inline { input type="radio" name="kind" value="pickup" checked; " Pickup at the store" } " "
+                            label.inline { input type="radio" name="kind" value="delivery"; " Delivery" }
+                        }
+                        label for="c-name" { "Name" }
+                        input #c-name type="text" autocomplete="name" required;
+                        label for="c-birth" { "Date of birth" }
+                        input #c-birth type="date" required;
+                        label { input #c-age type="checkbox"; " I am of legal age and will show ID" }
+                        label for="c-phone" { "Phone" }
+                        input #c-phone type="text" autocomplete="tel";
+                        label for="c-email" { "Email" }
+                        input #c-email type="text" autocomplete="email";
+                        label for="c-postal" { "Postal code (for delivery)" }
+                        input #c-postal type="text" autocomplete="postal-code";
+                        p.error #order-error role="alert" {}
+                        button type="submit" { "Place order" }
+                    }
+                    div #placed hidden role="status" {
+                        h2 { "Order placed" }
+                        p { "Total " strong #placed-total {} " — you pay when you receive it." }
+                        p { "Track it here (keep this link private): " a #placed-link href="#" {} }
+                        p { "Code for the order's details: " strong #placed-code {} " (shown once)" }
+                    }
+                }
+            }
+            script src="/assets/shop.js" {}
+        },
+    )
+    .into_response()
+}
+
+/// Staff: incoming online orders and their next steps.
+async fn orders_page(State(state): State<AppState>, parts: Parts) -> Response {
+    let actor = match signed_in(&state, &parts).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let store = state.store.clone();
+    let data = state
+        .store
+        .read_async(move |c| {
+            let orders = store.list_orders(None)?;
+            let tills = stockade_store::queries::list_tills(c, true)?;
+            Ok((orders, tills.into_iter().find(|t| t.register != "SIM").map(|t| t.till_id)))
+        })
+        .await;
+    let (orders, till) = match data {
+        Ok(d) => d,
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
+    };
+    let tz = state.store.info().timezone;
+    let local = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&tz).format("%H:%M").to_string()).unwrap_or_default();
+    let steps = |kind: &str, status: &str| -> Vec<(&'static str, &'static str)> {
+        match (kind, status) {
+            (_, "placed") => vec![("accept", "Accept")],
+            (_, "accepted") => vec![("pick", "Picked")],
+            ("pickup", "picked") => vec![("ready", "Packed, ready for pickup")],
+            ("delivery", "picked") => vec![("dispatch", "Out with the driver")],
+            _ => vec![],
+        }
+    };
+    page(
+        "Online orders",
+        None,
+        Some(&actor),
+        html! {
+            main.wide {
+                section aria-labelledby="orders-h" {
+                    h1 #orders-h { "Online orders (" (orders.len()) " open)" }
+                    @if orders.is_empty() { p { "No open orders." } }
+                    @for o in &orders {
+                        article.order #{"order-" (o.order_no)} {
+                            h2 { "Order " (o.order_no) " · " (o.kind) " · " (o.status.replace('_', " ")) }
+                            p { "Window " (local(o.window_start_ms)) "–" (local(o.window_end_ms)) " · total " (money(o.total_minor)) }
+                            ul { @for l in &o.lines { li { (l.quantity) " × " (l.name) } } }
+                            @for (action, label) in steps(&o.kind, &o.status) {
+                                button type="button" data-order=(o.order_id) data-action=(action) { (label) } " "
+                            }
+                            @if o.status != "ready" && o.status != "out_for_delivery" {
+                                button type="button" data-order=(o.order_id) data-action="cancel" { "Cancel" }
+                            }
+                            @if o.status == "ready" || o.status == "out_for_delivery" {
+                                @if let Some(till) = &till {
+                                    form.handover data-order=(o.order_id) data-till=(till) data-total=(o.total_minor) {
+                                        label { input #{"age-" (o.order_id)} type="checkbox"; " Age checked on ID" }
+                                        label for={"tender-" (o.order_id)} { "Paid by" }
+                                        select #{"tender-" (o.order_id)} { option value="debit" { "Debit" } option value="cash" { "Cash (exact)" } option value="credit" { "Credit" } }
+                                        " " button type="submit" { "Hand over" } " "
+                                        button type="button" data-order=(o.order_id) data-action="refuse" { "Refuse (failed ID check)" }
+                                    }
+                                } @else {
+                                    p.error { "Open a till to hand orders over." }
+                                }
+                            }
+                            p.error #{"err-" (o.order_id)} role="alert" {}
+                        }
+                    }
+                }
+            }
+            script src="/assets/orders.js" {}
+        },
+    )
+    .into_response()
 }
