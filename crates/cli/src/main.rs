@@ -27,6 +27,9 @@ enum Cmd {
     /// Head office commands.
     #[command(subcommand)]
     Hq(hq::HqCmd),
+    /// Demand forecasting.
+    #[command(subcommand)]
+    Forecast(ForecastCmd),
     /// Write a self-verifying backup of a store's journal (entries, signed checkpoints, head).
     Backup {
         #[arg(long)]
@@ -55,6 +58,18 @@ enum Cmd {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ForecastCmd {
+    /// Hold out the last H periods of every complete series of a tidy CSV (series,period,demand;
+    /// empty demand = missing), fit on the rest, print MASE, RMSSE, MAE and ME per method and
+    /// the coverage of the 80 % and 95 % quantiles.
+    Eval {
+        file: PathBuf,
+        #[arg(long)]
+        horizon: usize,
     },
 }
 
@@ -204,6 +219,33 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Store(cmd) => run_store(cmd),
         Cmd::Hq(cmd) => hq::run(cmd),
+        Cmd::Forecast(ForecastCmd::Eval { file, horizon }) => {
+            if horizon == 0 {
+                bail!("--horizon must be at least 1");
+            }
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let panel = stockade_forecast::eval::parse(&text).with_context(|| format!("{} is not a tidy series,period,demand panel", file.display()))?;
+            let r = stockade_forecast::eval::evaluate(&panel, horizon);
+            println!(
+                "{} series scored; {} dropped for missing values, {} too short; {} with a constant training window left out of MASE/RMSSE; horizon {horizon}",
+                r.series, r.dropped_missing, r.dropped_too_short, r.unscaled
+            );
+            println!("{:<22} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8}", "method", "MASE", "RMSSE", "MAE", "ME", "cov80%", "cov95%", "pit80%", "pit95%");
+            for (name, s) in &r.scores {
+                println!(
+                    "{name:<22} {:>7.4} {:>7.4} {:>7.3} {:>7.4} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                    s.mase,
+                    s.rmsse,
+                    s.mae,
+                    s.me,
+                    100.0 * s.coverage80,
+                    100.0 * s.coverage95,
+                    100.0 * s.pit80,
+                    100.0 * s.pit95
+                );
+            }
+            Ok(0)
+        }
         Cmd::Backup { data, out } => {
             let store = open(&data)?;
             let bytes = store.backup()?;

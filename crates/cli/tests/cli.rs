@@ -213,3 +213,34 @@ fn a_retailers_stores_share_its_customer_data_key_and_a_key_file_is_never_overwr
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a retailer key"));
     assert!(!d.join("store.db").exists(), "a refused init leaves no store");
 }
+
+#[test]
+fn forecast_eval_scores_every_method_on_the_carparts_panel() {
+    let Some(panel) = shared_data("carparts.csv") else { return };
+    let o = run(&["forecast", "eval", panel.to_str().unwrap(), "--horizon", "6"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.starts_with("2509 series scored; 165 dropped for missing values"), "{out}");
+    let row = |name: &str| -> Vec<f64> {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} row: {out}"));
+        line[22..].split_whitespace().map(|v| v.parse().unwrap()).collect()
+    };
+    // Methods with one definition reproduce the reference library's published figures.
+    assert_eq!(&row("Naive")[..2], &[0.9807, 0.6486]);
+    let tsb = row("TSB");
+    assert!((tsb[1] - 0.609).abs() < 0.001 && (tsb[3] - 0.108).abs() < 0.001, "{tsb:?}");
+    // The automatic choice: RMSSE at the best single method's, bias within its bound.
+    let auto = row("Auto");
+    assert!(auto[1] <= 0.5905 && auto[3].abs() <= 0.053, "{auto:?}");
+    assert!((auto[5] - 95.0).abs() <= 5.0 && (auto[6] - 80.0).abs() <= 5.0 && (auto[7] - 95.0).abs() <= 5.0, "{auto:?}");
+}
+
+#[test]
+fn forecast_eval_refuses_a_malformed_panel_with_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("p.csv");
+    std::fs::write(&f, "series,period,demand\na,1,3\na,2,-1\n").unwrap();
+    let o = run(&["forecast", "eval", f.to_str().unwrap(), "--horizon", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("line 3: demand is not a non-negative number"), "{err}");
+}
