@@ -9,6 +9,7 @@
 //! the forecast and whose dispersion is the series' own.
 
 pub mod eval;
+pub mod replenish;
 
 /// Syntetos–Boylan cut-offs.
 pub const ADI_CUTOFF: f64 = 1.32;
