@@ -71,6 +71,80 @@ enum ForecastCmd {
         #[arg(long)]
         horizon: usize,
     },
+    /// Forecast a synthetic panel of stores × products × days (intermittent, fixed seed) in
+    /// parallel across cores; prints series per second and peak memory.
+    Bench {
+        #[arg(long, default_value_t = 1333)]
+        stores: u64,
+        #[arg(long, default_value_t = 2000)]
+        products: u64,
+        #[arg(long, default_value_t = 730)]
+        days: usize,
+        #[arg(long, default_value_t = 28)]
+        horizon: usize,
+        /// auto, sba, tsb, adida, imapa, ses
+        #[arg(long, default_value = "auto")]
+        method: String,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+}
+
+/// Peak resident memory of this process (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn forecast_bench(stores: u64, products: u64, days: usize, horizon: usize, method: &str, seed: u64) -> Result<i32> {
+    use rayon::prelude::*;
+    use stockade_forecast::Method;
+    let method = match method {
+        "auto" => Method::Auto,
+        "sba" => Method::Sba,
+        "tsb" => Method::Tsb { alpha_d: 0.1, alpha_p: 0.1 },
+        "adida" => Method::Adida,
+        "imapa" => Method::Imapa,
+        "ses" => Method::SesOptimized,
+        other => bail!("unknown method '{other}': auto, sba, tsb, adida, imapa or ses"),
+    };
+    let total = stores.checked_mul(products).context("too many series")?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} series, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    const CHUNK: u64 = 10_000;
+    let chunks = total.div_ceil(CHUNK);
+    let (units, nonzero): (f64, u64) = (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            let mut buf = Vec::with_capacity(days);
+            let (mut units, mut nonzero) = (0.0, 0u64);
+            for i in c * CHUNK..((c + 1) * CHUNK).min(total) {
+                stockade_forecast::synthetic::series(seed, i, days, &mut buf);
+                let f = stockade_forecast::forecast(method, &buf, horizon);
+                units += f.iter().sum::<f64>();
+                nonzero += u64::from(f[0] > 0.0);
+            }
+            bar.inc(((c + 1) * CHUNK).min(total) - c * CHUNK);
+            (units, nonzero)
+        })
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{total} series × {days} days, {horizon} days ahead, {} on {} threads: {secs:.1} s, {:.0} series/s, {:.2} µs per series; peak memory {} MiB; {:.0} units forecast, {nonzero} series with demand",
+        method.name(),
+        rayon::current_num_threads(),
+        total as f64 / secs,
+        secs * 1e6 / total as f64,
+        peak_rss_mib().map(|m| format!("{m:.0}")).unwrap_or_else(|| "?".into()),
+        units
+    );
+    Ok(0)
 }
 
 #[derive(Subcommand)]
@@ -219,6 +293,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Store(cmd) => run_store(cmd),
         Cmd::Hq(cmd) => hq::run(cmd),
+        Cmd::Forecast(ForecastCmd::Bench { stores, products, days, horizon, method, seed }) => forecast_bench(stores, products, days, horizon, &method, seed),
         Cmd::Forecast(ForecastCmd::Eval { file, horizon }) => {
             if horizon == 0 {
                 bail!("--horizon must be at least 1");
