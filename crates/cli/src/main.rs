@@ -88,6 +88,18 @@ enum ForecastCmd {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+    /// Write the first N series of the synthetic panel as little-endian f32, series after
+    /// series (for the comparison with statsforecast in scripts/).
+    Export {
+        #[arg(long)]
+        series: u64,
+        #[arg(long, default_value_t = 730)]
+        days: usize,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Peak resident memory of this process (Linux), in MiB.
@@ -294,6 +306,21 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Store(cmd) => run_store(cmd),
         Cmd::Hq(cmd) => hq::run(cmd),
         Cmd::Forecast(ForecastCmd::Bench { stores, products, days, horizon, method, seed }) => forecast_bench(stores, products, days, horizon, &method, seed),
+        Cmd::Forecast(ForecastCmd::Export { series, days, seed, out }) => {
+            use std::io::Write;
+            let f = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let mut buf = Vec::with_capacity(days);
+            for i in 0..series {
+                stockade_forecast::synthetic::series(seed, i, days, &mut buf);
+                for v in &buf {
+                    w.write_all(&(*v as f32).to_le_bytes())?;
+                }
+            }
+            w.flush()?;
+            println!("{series} series × {days} days written to {}", out.display());
+            Ok(0)
+        }
         Cmd::Forecast(ForecastCmd::Eval { file, horizon }) => {
             if horizon == 0 {
                 bail!("--horizon must be at least 1");
