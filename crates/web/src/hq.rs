@@ -334,7 +334,7 @@ async fn dashboard_login(State(s): State<HqState>, form: Result<axum::Form<Token
 fn login_form() -> maud::Markup {
     maud::html! {
         form method="post" action="/hq/login" {
-            label for="token" { "Operator token" }
+            label for="token" { "Your HQ token" }
             input #token type="password" name="token" autocomplete="off" autofocus required;
             button type="submit" { "Sign in" }
         }
