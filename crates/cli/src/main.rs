@@ -121,6 +121,9 @@ fn forecast_bench(stores: u64, products: u64, days: usize, horizon: usize, metho
         "ses" => Method::SesOptimized,
         other => bail!("unknown method '{other}': auto, sba, tsb, adida, imapa or ses"),
     };
+    if horizon == 0 || days == 0 {
+        bail!("--horizon and --days must be at least 1");
+    }
     let total = stores.checked_mul(products).context("too many series")?;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(

@@ -136,9 +136,7 @@ fn a_budtender_sells_by_barcode_with_the_keyboard_and_the_limit_meter_refuses_an
     let tmp = tempfile::tempdir().unwrap();
     let store_dir = tmp.path().join("store");
     let s = store_dir.to_str().unwrap();
-    run_ok(&["store", "init", "--data", s, "--jurisdiction", "CA-ON", "--name", "Queen St"], &[]);
-    run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], &[]);
-    run_ok(&["store", "receive-all", "--data", s, "--quantity", "20"], &[]);
+    stocked_store(&store_dir, "CA-ON", "20", &[]);
     let (mut store, url) = start_store(&store_dir, &[]);
     let client = reqwest::blocking::Client::new();
     let token = login(&client, &url);
@@ -370,10 +368,7 @@ fn a_customer_orders_online_the_staff_hand_it_over_and_the_tracking_page_follows
     let Some(browser) = Browser::start() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let store_dir = tmp.path().join("store");
-    let s = store_dir.to_str().unwrap();
-    run_ok(&["store", "init", "--data", s, "--jurisdiction", "CA-ON", "--name", "Queen St"], &[]);
-    run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], &[]);
-    run_ok(&["store", "receive-all", "--data", s, "--quantity", "20"], &[]);
+    stocked_store(&store_dir, "CA-ON", "20", &[]);
     let (mut store, url) = start_store(&store_dir, &[]);
     let client = reqwest::blocking::Client::new();
     let token = login(&client, &url);

@@ -12,7 +12,7 @@
 use crate::access::Principal;
 use crate::audit::AuditEvent;
 use crate::db::Val;
-use crate::report::{csv_field, DailyRow};
+use crate::report::DailyRow;
 use crate::{Hq, HqError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -195,33 +195,7 @@ impl Hq {
             rows: rows.len() as u64,
         })?;
         let text = match format {
-            Format::Csv => {
-                let mut out = String::from(EXPORT_CSV_HEADER);
-                out.push('\n');
-                for r in &rows {
-                    let cells = [
-                        csv_field(&r.date),
-                        csv_field(&r.retailer_id),
-                        r.store_ref.clone(),
-                        csv_field(&r.store_name),
-                        r.product_ref.clone(),
-                        csv_field(&r.sku),
-                        csv_field(&r.gtin),
-                        csv_field(&r.product_name),
-                        r.units_sold.to_string(),
-                        r.units_returned.to_string(),
-                        r.weight_sold_mg.to_string(),
-                        r.net_sales_minor.to_string(),
-                        r.tax_minor.to_string(),
-                        r.refunds_minor.to_string(),
-                        r.closing_units.to_string(),
-                        r.row_ref.clone(),
-                    ];
-                    out.push_str(&cells.join(","));
-                    out.push('\n');
-                }
-                out
-            }
+            Format::Csv => crate::report::rows_to_csv(EXPORT_CSV_HEADER, &rows),
             Format::Json => serde_json::to_string_pretty(&rows).map_err(|e| HqError::Io(e.to_string()))?,
         };
         Ok(Export { export_id, recipient: recipient.into(), rows, text })

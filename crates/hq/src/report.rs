@@ -29,45 +29,19 @@ pub struct DailyRow {
 
 pub const CSV_HEADER: &str = "date,retailer_id,store_id,store_name,product_id,sku,gtin,product_name,units_sold,units_returned,weight_sold_mg,net_sales_minor,tax_minor,refunds_minor,closing_units";
 
-pub(crate) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// `header`, then one line per row in field order (quoted only where needed). Rows are plain
+/// structs of strings and integers: serializing them cannot fail.
+pub(crate) fn rows_to_csv<T: Serialize>(header: &str, rows: &[T]) -> String {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    for r in rows {
+        let _ = w.serialize(r);
     }
-}
-
-impl DailyRow {
-    pub fn csv(&self) -> String {
-        [
-            csv_field(&self.date),
-            csv_field(&self.retailer_id),
-            csv_field(&self.store_id),
-            csv_field(&self.store_name),
-            csv_field(&self.product_id),
-            csv_field(&self.sku),
-            csv_field(&self.gtin),
-            csv_field(&self.product_name),
-            self.units_sold.to_string(),
-            self.units_returned.to_string(),
-            self.weight_sold_mg.to_string(),
-            self.net_sales_minor.to_string(),
-            self.tax_minor.to_string(),
-            self.refunds_minor.to_string(),
-            self.closing_units.to_string(),
-        ]
-        .join(",")
-    }
+    let body = w.into_inner().map(|b| String::from_utf8(b).unwrap_or_default()).unwrap_or_default();
+    format!("{header}\n{body}")
 }
 
 pub fn to_csv(rows: &[DailyRow]) -> String {
-    let mut out = String::from(CSV_HEADER);
-    out.push('\n');
-    for r in rows {
-        out.push_str(&r.csv());
-        out.push('\n');
-    }
-    out
+    rows_to_csv(CSV_HEADER, rows)
 }
 
 impl Hq {
@@ -413,5 +387,34 @@ impl Hq {
             rows: cells.len() as u64,
         })?;
         Ok(cells)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it_and_reads_back_the_same() {
+        let row = DailyRow {
+            date: "2026-11-22".into(),
+            retailer_id: "acme".into(),
+            store_id: "s1".into(),
+            store_name: "Queen St, \"East\"".into(),
+            product_id: "p1".into(),
+            sku: "FLW-1".into(),
+            gtin: String::new(),
+            product_name: "Blue Dream 1g".into(),
+            units_sold: 2,
+            units_returned: 0,
+            weight_sold_mg: 2000,
+            net_sales_minor: 2598,
+            tax_minor: 338,
+            refunds_minor: 0,
+            closing_units: 18,
+        };
+        let text = to_csv(&[row.clone()]);
+        assert_eq!(text.lines().nth(1), Some("2026-11-22,acme,s1,\"Queen St, \"\"East\"\"\",p1,FLW-1,,Blue Dream 1g,2,0,2000,2598,338,0,18"));
+        assert_eq!(to_csv(&[]), format!("{CSV_HEADER}\n"), "the header even with no rows");
     }
 }

@@ -32,34 +32,19 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
         Event::StaffDisabled { user_id } => {
             conn.execute("UPDATE staff SET active = 0 WHERE user_id = ?1", params![user_id])?;
         }
-        Event::ProductCreated { product_id, spec } => {
-            conn.execute(
+        Event::ProductCreated { product_id, spec } | Event::ProductUpdated { product_id, spec } => {
+            let created = matches!(env.event, Event::ProductCreated { .. });
+            let sql = if created {
                 "INSERT INTO products (product_id, sku, gtin, name, brand, category, class, net_weight_mg, net_volume_ml, thc_mg, cbd_mg,
                     price_minor, tax_class, on_hand, updated_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)",
-                params![
-                    product_id,
-                    spec.sku,
-                    spec.gtin,
-                    spec.name,
-                    spec.brand,
-                    spec.category,
-                    spec.class.as_str(),
-                    spec.net_weight_mg,
-                    spec.net_volume_ml,
-                    spec.thc_mg,
-                    spec.cbd_mg,
-                    spec.price_minor,
-                    spec.tax_class.as_str(),
-                    seq_i
-                ],
-            )?;
-        }
-        Event::ProductUpdated { product_id, spec } => {
-            conn.execute(
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)"
+            } else {
                 "UPDATE products SET sku = ?2, gtin = ?3, name = ?4, brand = ?5, category = ?6, class = ?7, net_weight_mg = ?8,
                     net_volume_ml = ?9, thc_mg = ?10, cbd_mg = ?11, price_minor = ?12, tax_class = ?13, updated_seq = ?14
-                 WHERE product_id = ?1",
+                 WHERE product_id = ?1"
+            };
+            conn.execute(
+                sql,
                 params![
                     product_id,
                     spec.sku,

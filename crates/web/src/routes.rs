@@ -140,24 +140,32 @@ pub struct LoginResponse {
 #[utoipa::path(post, path = "/api/login", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(State(s): State<AppState>, ip: crate::ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> Result<impl IntoResponse, ApiError> {
+    let oversize = req.username.len() > 64 || req.password.len() > 256;
+    let (token, user) = sign_in(&s, ip, "wrong username or password", oversize, s.store.login(&req.username, &req.password)).await?;
+    Ok(session_response(token, user, req.set_cookie))
+}
+
+/// Password and PIN sign-in alike: refused before any work when the address is throttled, input
+/// too long to be real is a wrong credential, and every wrong one counts against the address.
+async fn sign_in(
+    s: &AppState,
+    ip: crate::ClientIp,
+    wrong: &'static str,
+    oversize: bool,
+    attempt: impl std::future::Future<Output = Result<(String, Actor), stockade_store::StoreError>>,
+) -> Result<(String, Actor), ApiError> {
     if !s.limiter.admit(ip.0, crate::limits::Bucket::SignIn) {
         return Err(crate::orders::throttled());
     }
-    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or password");
-    let result = if req.username.len() > 64 || req.password.len() > 256 {
-        Err(stockade_store::StoreError::Unauthorized)
-    } else {
-        s.store.login(&req.username, &req.password).await
-    };
-    let (token, user) = match result {
-        Ok(ok) => ok,
+    let result = if oversize { Err(stockade_store::StoreError::Unauthorized) } else { attempt.await };
+    match result {
+        Ok(ok) => Ok(ok),
         Err(stockade_store::StoreError::Unauthorized) => {
-            crate::orders::missed(&s, ip.0, crate::limits::Bucket::SignIn).await;
-            return Err(wrong());
+            crate::orders::missed(s, ip.0, crate::limits::Bucket::SignIn).await;
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", wrong))
         }
-        Err(other) => return Err(other.into()),
-    };
-    Ok(session_response(token, user, req.set_cookie))
+        Err(other) => Err(other.into()),
+    }
 }
 
 fn session_response(token: String, user: Actor, set_cookie: bool) -> Response {
@@ -186,23 +194,8 @@ async fn pin_login(
     parts: axum::http::request::Parts,
     ApiJson(req): ApiJson<PinLoginRequest>,
 ) -> Result<Response, ApiError> {
-    if !s.limiter.admit(ip.0, crate::limits::Bucket::SignIn) {
-        return Err(crate::orders::throttled());
-    }
-    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong username or PIN");
-    let result = if req.username.len() > 64 || req.pin.len() > 16 {
-        Err(stockade_store::StoreError::Unauthorized)
-    } else {
-        s.store.pin_login(&req.username, &req.pin).await
-    };
-    let (token, user) = match result {
-        Ok(ok) => ok,
-        Err(stockade_store::StoreError::Unauthorized) => {
-            crate::orders::missed(&s, ip.0, crate::limits::Bucket::SignIn).await;
-            return Err(wrong());
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let oversize = req.username.len() > 64 || req.pin.len() > 16;
+    let (token, user) = sign_in(&s, ip, "wrong username or PIN", oversize, s.store.pin_login(&req.username, &req.pin)).await?;
     if let Some(previous) = crate::bearer_token(&parts) {
         if previous != token {
             s.store.logout(&previous).await?;

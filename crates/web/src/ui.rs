@@ -20,6 +20,11 @@ const ORDERS_JS: &str = include_str!("../assets/orders.js");
 /// Products at or under this many units are listed as low stock.
 const LOW_STOCK_UNITS: i64 = 10;
 
+/// A script compiled into the binary, served as such.
+fn script(body: &'static str) -> axum::routing::MethodRouter<AppState> {
+    get(move || async move { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], body) })
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/register") }))
@@ -30,12 +35,12 @@ pub fn routes() -> Router<AppState> {
         .route("/track/{token}", get(track_page))
         .route("/shop", get(shop_page))
         .route("/orders", get(orders_page))
-        .route("/assets/shop.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SHOP_JS) }))
-        .route("/assets/orders.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], ORDERS_JS) }))
+        .route("/assets/shop.js", script(SHOP_JS))
+        .route("/assets/orders.js", script(ORDERS_JS))
         .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
-        .route("/assets/register.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], REGISTER_JS) }))
-        .route("/assets/backoffice.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], BACKOFFICE_JS) }))
-        .route("/assets/receipt.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], RECEIPT_JS) }))
+        .route("/assets/register.js", script(REGISTER_JS))
+        .route("/assets/backoffice.js", script(BACKOFFICE_JS))
+        .route("/assets/receipt.js", script(RECEIPT_JS))
 }
 
 fn page(title: &str, body_attrs_till: Option<&str>, header_user: Option<&Actor>, content: Markup) -> Html<String> {

@@ -120,6 +120,14 @@ impl Pair {
     }
 }
 
+/// A store "Queen St" in `dir` with the demo catalog and `quantity` units of each product.
+pub fn stocked_store(dir: &Path, jurisdiction: &str, quantity: &str, env: &[(&str, &str)]) {
+    let s = dir.to_str().unwrap();
+    run_ok(&["store", "init", "--data", s, "--jurisdiction", jurisdiction, "--name", "Queen St"], env);
+    run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], env);
+    run_ok(&["store", "receive-all", "--data", s, "--quantity", quantity], env);
+}
+
 pub fn hq_and_store(root: &Path, jurisdiction: &str, quantity: &str, env: &[(&str, &str)]) -> Pair {
     let (store_dir, hq_dir) = (root.join("store"), root.join("hq"));
     let (s, h) = (store_dir.to_str().unwrap(), hq_dir.to_str().unwrap());
@@ -127,9 +135,7 @@ pub fn hq_and_store(root: &Path, jurisdiction: &str, quantity: &str, env: &[(&st
     let hq_public_key = init.lines().find_map(|l| l.strip_prefix("HQ public key: ")).unwrap().to_string();
     let operator_token = init.lines().find_map(|l| l.strip_prefix("admin token: ")).unwrap().split_whitespace().next().unwrap().to_string();
     run_ok(&["hq", "add-retailer", "--data", h, "--id", "acme", "--name", "Acme"], env);
-    run_ok(&["store", "init", "--data", s, "--jurisdiction", jurisdiction, "--name", "Queen St"], env);
-    run_ok(&["store", "import-products", "--data", s, concat!(env!("CARGO_MANIFEST_DIR"), "/demo/catalog.csv")], env);
-    run_ok(&["store", "receive-all", "--data", s, "--quantity", quantity], env);
+    stocked_store(&store_dir, jurisdiction, quantity, env);
     let status: Value = serde_json::from_str(&run_ok(&["store", "status", "--data", s], env)).unwrap();
     let pk = status["public_key"].as_str().unwrap().to_string();
     let added = run_ok(&["hq", "add-store", "--data", h, "--retailer", "acme", "--public-key", &pk, "--name", "Queen St"], env);
