@@ -12,10 +12,10 @@ use stockade_hq::Hq;
 pub struct Where {
     /// HQ's folder: its key file (mode 0600) and, without --database, its SQLite file.
     #[arg(long)]
-    data: PathBuf,
+    pub data: PathBuf,
     /// Store on PostgreSQL instead, e.g. postgres://user@host/db
     #[arg(long, env = "STOCKADE_HQ_DATABASE", hide_env_values = true)]
-    database: Option<String>,
+    pub database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -107,6 +107,26 @@ pub enum HqCmd {
     /// Reports.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// The latest forecast run's replenishment proposals (`stockade forecast run`), as CSV.
+    Proposals {
+        #[command(flatten)]
+        at: Where,
+        /// Only what is still to approve.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Approve a store's open proposals (all, or --product …) into a purchase order, sent to
+    /// the store through HQ's journal.
+    Approve {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        retailer: String,
+        #[arg(long)]
+        store: String,
+        #[arg(long = "product")]
+        products: Vec<String>,
+    },
     /// Add a head-office user and print their token (shown once). Roles: admin, analyst (the
     /// wholesaler: store-level sales only where the retailer shares them), owner (one retailer,
     /// --retailer), auditor (reads everything, changes nothing).
@@ -419,6 +439,22 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             for (table, digest) in &report.digests {
                 println!("  digest {table}: {digest}");
             }
+            Ok(0)
+        }
+        HqCmd::Proposals { at, open: only_open } => {
+            let rows = open(&at)?.proposals_for(&Principal::local_admin(), None, only_open)?;
+            print!("{}", stockade_hq::replenish::to_csv(&rows));
+            Ok(0)
+        }
+        HqCmd::Approve { at, retailer, store, products } => {
+            let po = open(&at)?.approve(&Principal::local_admin(), &retailer, &store, &products)?;
+            println!(
+                "purchase order {} for store {store}: {} lines, {} units (HQ journal entry {})",
+                po.po_id,
+                po.lines.len(),
+                po.lines.iter().map(|l| l.units).sum::<i64>(),
+                po.hq_seq
+            );
             Ok(0)
         }
         HqCmd::AddUser { at, name, role, retailer } => {

@@ -82,11 +82,40 @@ enum ForecastCmd {
         days: usize,
         #[arg(long, default_value_t = 28)]
         horizon: usize,
-        /// auto, sba, tsb, adida, imapa, ses
+        /// auto (what HQ runs: the automatic choice, weekly ETS for fast movers), ets (weekly
+        /// ETS on every series), auto-nonseasonal, sba, tsb, adida, imapa, ses
         #[arg(long, default_value = "auto")]
         method: String,
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+    },
+    /// At HQ: forecast every store × product from the daily sales HQ holds, in parallel across
+    /// cores, and store the forecasts and order-up-to proposals (listed on /hq/proposals and by
+    /// `stockade hq proposals`; approved there into purchase orders).
+    Run {
+        #[command(flatten)]
+        at: hq::Where,
+        /// Last day of history (YYYY-MM-DD); default: the latest day with sales.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Days of history used.
+        #[arg(long, default_value_t = 730)]
+        history: usize,
+        /// Days forecast (at least lead time + review period).
+        #[arg(long, default_value_t = 28)]
+        horizon: usize,
+        /// Days between ordering and receiving.
+        #[arg(long, default_value_t = 7)]
+        lead_time: usize,
+        /// Days between two orders.
+        #[arg(long, default_value_t = 7)]
+        review: usize,
+        /// Target probability of not running out before the next delivery after this one.
+        #[arg(long, default_value_t = 0.95)]
+        service: f64,
+        /// CSV of pack sizes, `sku,pack` (header line required); other products by the unit.
+        #[arg(long)]
+        packs: Option<PathBuf>,
     },
     /// Write the first N series of the synthetic panel as little-endian f32, series after
     /// series (for the comparison with statsforecast in scripts/).
@@ -102,6 +131,30 @@ enum ForecastCmd {
     },
 }
 
+/// Pack sizes by SKU from a `sku,pack` CSV; every bad row is reported with its line.
+fn read_packs(path: &Path) -> Result<std::collections::BTreeMap<String, u32>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    let mut bad = Vec::new();
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        match rec {
+            Ok(r) => match (r.get(0).filter(|s| !s.is_empty()), r.get(1).and_then(|v| v.parse::<u32>().ok()).filter(|v| (1..=10_000).contains(v))) {
+                (Some(sku), Some(pack)) => {
+                    out.insert(sku.to_string(), pack);
+                }
+                _ => bad.push(format!("line {line}: expected a SKU and a pack size of 1 to 10,000")),
+            },
+            Err(e) => bad.push(format!("line {line}: {e}")),
+        }
+    }
+    if !bad.is_empty() {
+        bail!("{} has bad rows, nothing was run:\n{}", path.display(), bad.join("\n"));
+    }
+    Ok(out)
+}
+
 /// Peak resident memory of this process (Linux), in MiB.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -113,13 +166,15 @@ fn forecast_bench(stores: u64, products: u64, days: usize, horizon: usize, metho
     use rayon::prelude::*;
     use stockade_forecast::Method;
     let method = match method {
-        "auto" => Method::Auto,
+        "auto" => Method::AutoSeasonal(7),
+        "auto-nonseasonal" => Method::Auto,
+        "ets" => Method::Ets(7),
         "sba" => Method::Sba,
         "tsb" => Method::Tsb { alpha_d: 0.1, alpha_p: 0.1 },
         "adida" => Method::Adida,
         "imapa" => Method::Imapa,
         "ses" => Method::SesOptimized,
-        other => bail!("unknown method '{other}': auto, sba, tsb, adida, imapa or ses"),
+        other => bail!("unknown method '{other}': auto, auto-nonseasonal, ets, sba, tsb, adida, imapa or ses"),
     };
     if horizon == 0 || days == 0 {
         bail!("--horizon and --days must be at least 1");
@@ -309,6 +364,33 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Store(cmd) => run_store(cmd),
         Cmd::Hq(cmd) => hq::run(cmd),
         Cmd::Forecast(ForecastCmd::Bench { stores, products, days, horizon, method, seed }) => forecast_bench(stores, products, days, horizon, &method, seed),
+        Cmd::Forecast(ForecastCmd::Run { at, as_of, history, horizon, lead_time, review, service, packs }) => {
+            let packs = match packs {
+                Some(f) => read_packs(&f)?,
+                None => Default::default(),
+            };
+            let hq = hq::open(&at)?;
+            let params = stockade_hq::replenish::RunParams { as_of, history_days: history, horizon, lead_time, review, service, packs };
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} series forecast, {per_sec}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let r = hq.run_forecasts(&params, &|n| bar.set_position(n))?;
+            bar.finish_and_clear();
+            println!(
+                "forecast run {} as of {}: {} series in {} stores, {:.1} s on {} threads; {} proposals for {} units (see /hq/proposals or `stockade hq proposals`)",
+                r.run_id,
+                r.as_of,
+                r.series,
+                r.stores,
+                r.millis as f64 / 1000.0,
+                rayon::current_num_threads(),
+                r.proposals,
+                r.units_proposed
+            );
+            Ok(0)
+        }
         Cmd::Forecast(ForecastCmd::Export { series, days, seed, out }) => {
             use std::io::Write;
             let f = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -335,10 +417,13 @@ fn run(cli: Cli) -> Result<i32> {
                 "{} series scored; {} dropped for missing values, {} too short; {} with a constant training window left out of MASE/RMSSE; horizon {horizon}",
                 r.series, r.dropped_missing, r.dropped_too_short, r.unscaled
             );
-            println!("{:<22} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8}", "method", "MASE", "RMSSE", "MAE", "ME", "cov80%", "cov95%", "pit80%", "pit95%");
+            println!(
+                "{:<22} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "method", "MASE", "RMSSE", "MAE", "ME", "cov80%", "cov95%", "pit80%", "pit95%", "exp80%", "exp95%"
+            );
             for (name, s) in &r.scores {
                 println!(
-                    "{name:<22} {:>7.4} {:>7.4} {:>7.3} {:>7.4} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                    "{name:<22} {:>7.4} {:>7.4} {:>7.3} {:>7.4} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
                     s.mase,
                     s.rmsse,
                     s.mae,
@@ -346,7 +431,9 @@ fn run(cli: Cli) -> Result<i32> {
                     100.0 * s.coverage80,
                     100.0 * s.coverage95,
                     100.0 * s.pit80,
-                    100.0 * s.pit95
+                    100.0 * s.pit95,
+                    100.0 * s.expected80,
+                    100.0 * s.expected95
                 );
             }
             Ok(0)

@@ -232,7 +232,13 @@ fn forecast_eval_scores_every_method_on_the_carparts_panel() {
     // The automatic choice: RMSSE at the best single method's, bias within its bound.
     let auto = row("Auto");
     assert!(auto[1] <= 0.5905 && auto[3].abs() <= 0.053, "{auto:?}");
-    assert!((auto[5] - 95.0).abs() <= 5.0 && (auto[6] - 80.0).abs() <= 5.0 && (auto[7] - 95.0).abs() <= 5.0, "{auto:?}");
+    // Columns: MASE RMSSE MAE ME cov80 cov95 pit80 pit95 exp80 exp95. Quantile coverage: with
+    // ties at the quantile counted in proportion (randomized PIT), within 5 points of 80 % and
+    // 95 %; the plain share at or under each quantile within 2 points of what the forecast
+    // distributions themselves give (a whole-number quantile of a count covers more than its
+    // level: for these zero-heavy series about 89 % at the 80 % quantile).
+    assert!((auto[6] - 80.0).abs() <= 5.0 && (auto[7] - 95.0).abs() <= 5.0 && (auto[5] - 95.0).abs() <= 5.0, "{auto:?}");
+    assert!((auto[4] - auto[8]).abs() <= 2.0 && (auto[5] - auto[9]).abs() <= 2.0, "{auto:?}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ struct Proxy {
 
 /// A TCP proxy on `listen` to `upstream` that, while faulty, alternates between passing a
 /// connection through, cutting its request half-way, and dropping HQ's response. Passed-through
-/// connections are closed after 150 ms without traffic.
+/// connections are closed 150 ms after HQ's last answer byte.
 fn proxy(listen: TcpListener, upstream: String, p: Arc<Proxy>) {
     std::thread::spawn(move || {
         for client in listen.incoming() {
@@ -55,19 +55,26 @@ fn proxy(listen: TcpListener, upstream: String, p: Arc<Proxy>) {
                         }
                     }
                     _ => {
-                        // Close connections idle for 150 ms, as an impatient middlebox does: the
-                        // store's HTTP client keeps connections alive, and faults are decided per
-                        // connection, so connections must come and go for faults to be injected.
-                        let _ = server.set_read_timeout(Some(Duration::from_millis(150)));
-                        let _ = client.set_read_timeout(Some(Duration::from_millis(150)));
+                        // Close connections idle for 150 ms after an answer, as an impatient
+                        // middlebox does: the store's HTTP client keeps connections alive, and
+                        // faults are decided per connection, so connections must come and go for
+                        // faults to be injected. The timer starts at HQ's first answer byte, so a
+                        // slow answer (a large batch on a slow machine) is waited for, not cut.
                         let mut c2 = client.try_clone().unwrap();
                         let mut s2 = server.try_clone().unwrap();
                         let t = std::thread::spawn(move || {
                             let _ = std::io::copy(&mut c2, &mut s2);
                             let _ = s2.shutdown(Shutdown::Write);
                         });
-                        let _ = std::io::copy(&mut server, &mut client);
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while let Ok(n @ 1..) = server.read(&mut buf) {
+                            if client.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            let _ = server.set_read_timeout(Some(Duration::from_millis(150)));
+                        }
                         let _ = client.shutdown(Shutdown::Both);
+                        let _ = server.shutdown(Shutdown::Both);
                         let _ = t.join();
                         return;
                     }

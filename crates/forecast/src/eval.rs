@@ -63,6 +63,11 @@ pub struct Score {
     /// coverage cannot come near 80 % even for a perfect forecast; this one can.
     pub pit80: f64,
     pub pit95: f64,
+    /// The plain coverage the forecast distributions themselves expect: the mean of P(Y ≤ q80)
+    /// and P(Y ≤ q95) under each forecast. For counts this is well above 80 % and 95 % (the
+    /// quantile is a whole number); a calibrated forecast's plain coverage matches it.
+    pub expected80: f64,
+    pub expected95: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +88,8 @@ struct SeriesScore {
     cov95: f64,
     pit80: f64,
     pit95: f64,
+    exp80: f64,
+    exp95: f64,
 }
 
 /// How much of the mass at `a` lies under level `tau` (1 when all of it, 0 when none).
@@ -101,13 +108,16 @@ fn score_series(method: Method, train: &[f64], test: &[f64]) -> SeriesScore {
     let h = test.len();
     let f = forecast(method, train, h);
     let d = dispersion(train);
-    let (mut abs, mut sq, mut err, mut c80, mut c95, mut p80, mut p95) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut abs, mut sq, mut err, mut c80, mut c95, mut p80, mut p95, mut e80, mut e95) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for (fc, a) in f.iter().zip(test) {
         abs += (fc - a).abs();
         sq += (fc - a).powi(2);
         err += fc - a;
-        c80 += f64::from(u8::from(*a <= quantile(*fc, d, 0.8)));
-        c95 += f64::from(u8::from(*a <= quantile(*fc, d, 0.95)));
+        let (q80, q95) = (quantile(*fc, d, 0.8), quantile(*fc, d, 0.95));
+        c80 += f64::from(u8::from(*a <= q80));
+        c95 += f64::from(u8::from(*a <= q95));
+        e80 += crate::cdf(*fc, d, q80);
+        e95 += crate::cdf(*fc, d, q95);
         p80 += pit_cover(*fc, d, *a, 0.8);
         p95 += pit_cover(*fc, d, *a, 0.95);
     }
@@ -116,7 +126,7 @@ fn score_series(method: Method, train: &[f64], test: &[f64]) -> SeriesScore {
     let scale_sq = diffs.iter().map(|v| v * v).sum::<f64>() / diffs.len().max(1) as f64;
     let hf = h as f64;
     let scaled = (scale_abs > 0.0).then(|| ((abs / hf) / scale_abs, ((sq / hf) / scale_sq).sqrt()));
-    SeriesScore { scaled, abs: abs / hf, err: err / hf, cov80: c80 / hf, cov95: c95 / hf, pit80: p80 / hf, pit95: p95 / hf }
+    SeriesScore { scaled, abs: abs / hf, err: err / hf, cov80: c80 / hf, cov95: c95 / hf, pit80: p80 / hf, pit95: p95 / hf, exp80: e80 / hf, exp95: e95 / hf }
 }
 
 /// Scores every method of [`Method::all`] on the last `h` periods of each complete series.
@@ -144,6 +154,8 @@ pub fn evaluate(panel: &Panel, h: usize) -> Report {
                 coverage95: per.iter().map(|s| s.cov95).sum::<f64>() / n,
                 pit80: per.iter().map(|s| s.pit80).sum::<f64>() / n,
                 pit95: per.iter().map(|s| s.pit95).sum::<f64>() / n,
+                expected80: per.iter().map(|s| s.exp80).sum::<f64>() / n,
+                expected95: per.iter().map(|s| s.exp95).sum::<f64>() / n,
             },
         ));
     }

@@ -8,6 +8,7 @@
 //! (one mean per future period) and come with quantiles from a negative binomial whose mean is
 //! the forecast and whose dispersion is the series' own.
 
+pub mod ets;
 pub mod eval;
 pub mod replenish;
 pub mod synthetic;
@@ -32,8 +33,13 @@ pub enum Method {
     },
     Adida,
     Imapa,
+    /// ETS(A,N,A) with this season length, α and γ optimized (see [`ets`]).
+    Ets(usize),
     /// Chosen per series from its Syntetos–Boylan class (see [`auto`]).
     Auto,
+    /// [`Method::Auto`], except that fast movers get a seasonal ETS of this season length when
+    /// it earns its parameters (see [`auto_seasonal`]). What HQ runs on daily sales (7).
+    AutoSeasonal(usize),
 }
 
 impl Method {
@@ -50,7 +56,9 @@ impl Method {
             Method::Tsb { alpha_d, alpha_p } => format!("TSB(αd={alpha_d},αp={alpha_p})"),
             Method::Adida => "ADIDA".into(),
             Method::Imapa => "IMAPA".into(),
+            Method::Ets(m) => format!("ETS(A,N,A,{m})"),
             Method::Auto => "Auto".into(),
+            Method::AutoSeasonal(m) => format!("Auto(season {m})"),
         }
     }
 
@@ -67,6 +75,7 @@ impl Method {
             Method::Tsb { alpha_d: 0.1, alpha_p: 0.1 },
             Method::Adida,
             Method::Imapa,
+            Method::Ets(12),
             Method::Auto,
         ]
     }
@@ -118,35 +127,39 @@ pub fn ses(x: &[f64], alpha: f64) -> (f64, f64) {
     (level, sse)
 }
 
-/// SES with α in [lo, hi] minimising the one-step squared error (golden-section search).
+/// SES with α in [lo, hi] minimising the one-step squared error (golden-section search; 24
+/// steps narrow [0.1, 0.3] to 2·10⁻⁶).
 pub fn ses_optimized(x: &[f64], lo: f64, hi: f64) -> (f64, f64) {
     if x.len() < 2 {
         return (x.first().copied().unwrap_or(0.0), lo);
     }
+    let alpha = golden(lo, hi, 24, |a| ses(x, a).1);
+    (ses(x, alpha).0, alpha)
+}
+
+/// Golden-section minimum of a unimodal `f` on [lo, hi] after `steps` narrowings.
+pub(crate) fn golden(lo: f64, hi: f64, steps: usize, mut f: impl FnMut(f64) -> f64) -> f64 {
     let phi = (5f64.sqrt() - 1.0) / 2.0;
     let (mut a, mut b) = (lo, hi);
-    let sse = |alpha: f64| ses(x, alpha).1;
     let mut c = b - phi * (b - a);
     let mut d = a + phi * (b - a);
-    let (mut fc, mut fd) = (sse(c), sse(d));
-    // 24 golden steps narrow [0.1, 0.3] to 2·10⁻⁶.
-    for _ in 0..24 {
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..steps {
         if fc <= fd {
             b = d;
             d = c;
             fd = fc;
             c = b - phi * (b - a);
-            fc = sse(c);
+            fc = f(c);
         } else {
             a = c;
             c = d;
             fc = fd;
             d = a + phi * (b - a);
-            fd = sse(d);
+            fd = f(d);
         }
     }
-    let alpha = (a + b) / 2.0;
-    (ses(x, alpha).0, alpha)
+    (a + b) / 2.0
 }
 
 /// Non-zero sizes and the intervals before each (the first counted from the start).
@@ -245,6 +258,34 @@ pub fn auto(y: &[f64]) -> f64 {
     }
 }
 
+/// [`auto`] for slow and intermittent series; for fast movers (smooth or erratic: sold in most
+/// periods) with at least three seasons of history, a seasonal ETS(A,N,A) when its corrected
+/// AIC beats optimized SES scored on the same periods, else SES. Not clamped.
+pub fn auto_seasonal(y: &[f64], m: usize, h: usize) -> Vec<f64> {
+    let flat = |v: f64| vec![v; h];
+    match classify(y) {
+        Class::Smooth | Class::Erratic if m >= 2 && y.len() >= 3 * m => {
+            let (level, alpha) = ses_optimized(y, 0.1, 0.3);
+            let Some(seasonal) = ets::fit_optimized(y, m) else { return flat(level) };
+            // SES's one-step errors over the periods the seasonal model is scored on.
+            let mut l = y[0];
+            let mut sse = 0.0;
+            for (t, &v) in y.iter().enumerate().skip(1) {
+                if t >= m {
+                    sse += (v - l).powi(2);
+                }
+                l = alpha * v + (1.0 - alpha) * l;
+            }
+            if seasonal.aicc() < ets::aicc(sse, y.len() - m, 2.0) {
+                seasonal.forecast(h)
+            } else {
+                flat(level)
+            }
+        }
+        _ => flat(auto(y)),
+    }
+}
+
 /// Forecast of `method` for the next `h` periods of `y` (oldest first).
 pub fn forecast(method: Method, y: &[f64], h: usize) -> Vec<f64> {
     if y.is_empty() {
@@ -264,7 +305,12 @@ pub fn forecast(method: Method, y: &[f64], h: usize) -> Vec<f64> {
         Method::Tsb { alpha_d, alpha_p } => flat(tsb(y, alpha_d, alpha_p)),
         Method::Adida => flat(adida(y)),
         Method::Imapa => flat(imapa(y)),
+        Method::Ets(m) => match ets::fit_optimized(y, m) {
+            Some(f) => f.forecast(h).into_iter().map(|v| v.max(0.0)).collect(),
+            None => flat(ses_optimized(y, 0.1, 0.3).0),
+        },
         Method::Auto => flat(auto(y)),
+        Method::AutoSeasonal(m) => auto_seasonal(y, m, h).into_iter().map(|v| v.max(0.0)).collect(),
     }
 }
 
@@ -385,5 +431,24 @@ mod tests {
         assert_eq!(quantile(0.0, 3.0, 0.95), 0.0);
         // Over-dispersion widens the upper quantile.
         assert!(quantile(1.0, 4.0, 0.95) > quantile(1.0, 1.0, 0.95));
+    }
+
+    #[test]
+    fn fast_movers_with_a_weekly_shape_get_the_seasonal_model_and_others_do_not() {
+        let week = [6.0, 5.0, 5.0, 6.0, 9.0, 14.0, 12.0];
+        let noise = |t: usize| ((t * 7919 + 13) % 5) as f64 - 2.0;
+        let y: Vec<f64> = (0..126).map(|t| week[t % 7] + noise(t)).collect();
+        let (train, test) = y.split_at(112);
+        let f = forecast(Method::AutoSeasonal(7), train, 14);
+        assert!(f[5] > f[1] + 4.0, "Saturday above Tuesday: {f:?}");
+        let sse = |f: &[f64]| f.iter().zip(test).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+        assert!(sse(&f) < 0.5 * sse(&forecast(Method::SesOptimized, train, 14)), "{f:?}");
+        // No weekly shape: the seasonal model does not earn its parameters, SES is kept (flat).
+        let flat: Vec<f64> = (0..126).map(|t| 8.0 + noise(t)).collect();
+        let g = forecast(Method::AutoSeasonal(7), &flat, 7);
+        assert!(g.iter().all(|v| close(*v, g[0])), "{g:?}");
+        // Intermittent series are unchanged by the season.
+        let slow = [0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 1.0].repeat(10);
+        assert_eq!(forecast(Method::AutoSeasonal(7), &slow, 3), forecast(Method::Auto, &slow, 3));
     }
 }

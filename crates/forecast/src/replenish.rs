@@ -16,11 +16,19 @@ pub struct Policy {
     pub pack: u32,
 }
 
+/// Forecast demand over lead time + review period: the sum of the first lead + review values
+/// of `forecast` (its last value repeated when it is shorter).
+pub fn cover(forecast: &[f64], p: &Policy) -> f64 {
+    let n = p.lead_time + p.review;
+    let last = forecast.last().copied().unwrap_or(0.0);
+    (0..n).map(|i| forecast.get(i).copied().unwrap_or(last)).sum()
+}
+
 /// The stock that covers demand over lead time + review period with probability `service`:
-/// the quantile of a negative binomial with the forecast mean per period times the horizon, at
-/// the series' own dispersion.
-pub fn order_up_to(mean_per_period: f64, dispersion: f64, p: &Policy) -> f64 {
-    quantile(mean_per_period * (p.lead_time + p.review) as f64, dispersion, p.service)
+/// the quantile of a negative binomial whose mean is the forecast over that period, at the
+/// series' own dispersion.
+pub fn order_up_to(forecast: &[f64], dispersion: f64, p: &Policy) -> f64 {
+    quantile(cover(forecast, p), dispersion, p.service)
 }
 
 /// Units to order (whole packs) to bring the stock position up to `level`.
@@ -74,7 +82,7 @@ pub fn simulate(demand: &[f64], warmup: usize, policy: &Policy, rule: Rule) -> O
     let level = |t: usize| -> f64 {
         let history = &demand[..t];
         match rule {
-            Rule::Forecast(m) => order_up_to(forecast(m, history, 1)[0], dispersion(history), policy),
+            Rule::Forecast(m) => order_up_to(&forecast(m, history, policy.lead_time + policy.review), dispersion(history), policy),
             Rule::Naive => history[t.saturating_sub(policy.lead_time + policy.review)..].iter().sum(),
         }
     };
@@ -93,7 +101,7 @@ pub fn simulate(demand: &[f64], warmup: usize, policy: &Policy, rule: Rule) -> O
         if served < want {
             out.stockout_periods += 1;
         }
-        if (t - warmup) % policy.review.max(1) == 0 {
+        if (t - warmup).is_multiple_of(policy.review.max(1)) {
             let in_transit: i64 = arrivals.iter().map(|(_, q)| q).sum();
             let q = proposal(level(t + 1), stock, in_transit, policy.pack);
             if q > 0 {
@@ -123,8 +131,10 @@ mod tests {
     fn order_up_to_by_hand() {
         // Poisson mean 0.5 per period over 2 + 2 periods = Poisson(2): P(≤3) = 0.857, P(≤4) = 0.947.
         let p = Policy { lead_time: 2, review: 2, service: 0.9, pack: 1 };
-        assert_eq!(order_up_to(0.5, 1.0, &p), 4.0);
-        assert_eq!(order_up_to(0.5, 1.0, &Policy { service: 0.85, ..p }), 3.0);
+        assert_eq!(order_up_to(&[0.5], 1.0, &p), 4.0);
+        assert_eq!(order_up_to(&[0.5; 4], 1.0, &Policy { service: 0.85, ..p }), 3.0);
+        // A weekly shape counts the days actually covered: 1 + 2 + 1 + 0 = 4 → P(≤6) = 0.889.
+        assert_eq!(order_up_to(&[1.0, 2.0, 1.0, 0.0, 9.0], 1.0, &p), 7.0);
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn at_no_more_stock_than_the_naive_rule_the_forecast_policy_fills_more_demand() 
     println!("naive: fill {:.1} %, {} stock-out days, average stock {:.2}", 100.0 * naive.fill_rate(), naive.stockout_periods, naive.average_stock);
     // The forecast policy at the highest service level (to 0.5 %) whose average stock is no
     // more than the naive rule's must still fill more demand.
-    let run = |service: f64| total(Rule::Forecast(Method::Auto), &Policy { service, ..policy }, &chain);
+    let run = |service: f64| total(Rule::Forecast(Method::AutoSeasonal(7)), &Policy { service, ..policy }, &chain);
     let (mut lo, mut hi) = (0.5, 0.95);
     let mut best = None;
     while hi - lo > 0.005 {

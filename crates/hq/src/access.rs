@@ -70,6 +70,10 @@ pub enum Action<'a> {
     ReadAudit,
     /// Market reports: aggregates under disclosure control, fit for the whole industry.
     ReadMarket,
+    /// Turn a store's replenishment proposals into a purchase order.
+    ApproveOrders {
+        retailer: &'a str,
+    },
 }
 
 /// How much of the asked-for data the caller may see.
@@ -99,10 +103,15 @@ pub fn decide(p: &Principal, action: &Action<'_>, sharing: &[String]) -> Decisio
         (HqRole::Auditor, Action::ViewStatus | Action::ReadSales { .. } | Action::ReadAudit) => Allow(Scope::All),
         (HqRole::Auditor, _) => Deny("auditors read; they change nothing"),
         (HqRole::Analyst, Action::ViewStatus) => Allow(Scope::All),
+        // The wholesaler replenishes the stores whose agreement shares their store-level sales
+        // (a proposal is store-level demand).
+        (HqRole::Analyst, Action::ApproveOrders { retailer }) if sharing.iter().any(|r| r == retailer) => Allow(Scope::Retailer(retailer.to_string())),
+        (HqRole::Analyst, Action::ApproveOrders { .. }) => Deny("this retailer does not share store-level data with the wholesaler"),
         (HqRole::Analyst, Action::ReadSales { .. }) => Allow(Scope::Aggregated { store_level: sharing.to_vec() }),
         (HqRole::Analyst, _) => Deny("analysts read reports only"),
         (HqRole::Owner, Action::ViewStatus) => owner_scope(p, None),
         (HqRole::Owner, Action::ReadSales { retailer }) => owner_scope(p, *retailer),
+        (HqRole::Owner, Action::ApproveOrders { retailer }) => owner_scope(p, Some(retailer)),
         (HqRole::Owner, _) => Deny("retailer owners read their own retailer's reports only"),
     }
 }
@@ -137,5 +146,17 @@ mod tests {
         assert_eq!(decide(&auditor, &Action::ReadAudit, &sharing), Decision::Allow(Scope::All));
         assert!(matches!(decide(&auditor, &Action::ManageUsers, &sharing), Decision::Deny(_)));
         assert!(matches!(decide(&who(HqRole::Owner, None), &Action::ViewStatus, &sharing), Decision::Deny(_)));
+    }
+
+    #[test]
+    fn purchase_orders_are_approved_by_the_owner_or_by_the_wholesaler_where_shared() {
+        let sharing = vec!["acme".to_string()];
+        let approve = |role, r: Option<&str>, retailer| decide(&who(role, r), &Action::ApproveOrders { retailer }, &sharing);
+        assert_eq!(approve(HqRole::Analyst, None, "acme"), Decision::Allow(Scope::Retailer("acme".into())));
+        assert!(matches!(approve(HqRole::Analyst, None, "other"), Decision::Deny(_)));
+        assert_eq!(approve(HqRole::Owner, Some("other"), "other"), Decision::Allow(Scope::Retailer("other".into())));
+        assert!(matches!(approve(HqRole::Owner, Some("other"), "acme"), Decision::Deny(_)));
+        assert!(matches!(approve(HqRole::Auditor, None, "acme"), Decision::Deny(_)));
+        assert_eq!(approve(HqRole::Admin, None, "acme"), Decision::Allow(Scope::All));
     }
 }

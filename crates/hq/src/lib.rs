@@ -9,6 +9,7 @@ pub mod db;
 pub mod export;
 pub mod project;
 pub mod rebuild;
+pub mod replenish;
 pub mod report;
 pub mod schema;
 pub mod sdc;
@@ -68,7 +69,8 @@ fn invalid(code: &'static str, message: impl Into<String>) -> HqError {
 /// An entry as it travels: its sequence number and exact bytes.
 pub type EntryBytes = (u64, Vec<u8>);
 
-/// A catalog publication for a store: (HQ seq, retailer seq, exact bytes, HQ's signature hex).
+/// An HQ journal entry for a store (catalog publication or purchase order): (HQ seq, seq per
+/// retailer or per store, exact bytes, HQ's signature hex).
 pub type SignedPublication = (u64, u64, Vec<u8>, String);
 
 pub type NowMs = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -205,8 +207,16 @@ impl Hq {
 
     /// Appends entries to HQ's own journal, applies them, and re-signs HQ's head, in one transaction.
     fn append_hq(&self, actor: &str, events: Vec<HqEvent>) -> Result<u64, HqError> {
+        self.append_hq_with(actor, |_| Ok(events))
+    }
+
+    /// [`Hq::append_hq`] with the events decided inside the same transaction (from what it
+    /// reads), so two concurrent callers cannot both act on the same state: the loser's journal
+    /// insert conflicts on the sequence number and its transaction is rolled back.
+    pub(crate) fn append_hq_with(&self, actor: &str, make: impl FnOnce(&mut dyn db::Tx) -> Result<Vec<HqEvent>, HqError>) -> Result<u64, HqError> {
         let at_ms = self.now_ms();
         self.db.tx(|tx| {
+            let events = make(tx)?;
             let last = tx.one("SELECT seq, hash FROM hq_journal ORDER BY seq DESC LIMIT 1", &[])?;
             let (mut seq, mut head) = match last {
                 Some(r) => (r[0].i().unwrap_or(0) as u64, hash32(&r[1], "HQ journal head")?),
@@ -600,7 +610,6 @@ impl Hq {
     /// Catalog publications for the store holding `public_key`, after `after`, each with HQ's
     /// signature of the entry: (HQ seq, retailer seq, exact bytes, signature).
     pub fn catalog_for(&self, public_key: &str, after: u64) -> Result<Vec<SignedPublication>, HqError> {
-        use ed25519_dalek::Signer;
         let rows = self.db.tx(|tx| {
             tx.query(
                 "SELECT p.hq_seq, p.retailer_seq, j.bytes FROM stores s JOIN publications p ON p.retailer_id = s.retailer_id
@@ -609,14 +618,19 @@ impl Hq {
                 &[public_key.into(), after.into()],
             )
         })?;
-        Ok(rows
-            .into_iter()
+        Ok(self.sign_entries(rows))
+    }
+
+    /// Rows of (HQ seq, per-retailer or per-store seq, entry bytes), each with HQ's signature.
+    fn sign_entries(&self, rows: Vec<db::Row>) -> Vec<SignedPublication> {
+        use ed25519_dalek::Signer;
+        rows.into_iter()
             .filter_map(|r| {
                 let (seq, rseq, bytes) = (r[0].i()? as u64, r[1].i()? as u64, r[2].b()?.to_vec());
                 let sig = hex::encode(self.key.sign(&stockade_journal::hq_event::entry_message(seq, &bytes)).to_bytes());
                 Some((seq, rseq, bytes, sig))
             })
-            .collect())
+            .collect()
     }
 
     /// Adds a head-office account; returns it and its API token (256 random bits, shown once,
@@ -778,13 +792,13 @@ impl Hq {
 
     /// What `p` may see of `action`, or an audited refusal.
     pub fn require(&self, p: &Principal, action: &Action<'_>) -> Result<Scope, HqError> {
-        let sharing = if matches!(action, Action::ReadSales { .. }) { self.sharing()? } else { Vec::new() };
+        let sharing = if matches!(action, Action::ReadSales { .. } | Action::ApproveOrders { .. }) { self.sharing()? } else { Vec::new() };
         match access::decide(p, action, &sharing) {
             Decision::Allow(scope) => Ok(scope),
             Decision::Deny(why) => {
                 let asked = match action {
                     Action::ReadSales { retailer } => retailer.unwrap_or("").to_string(),
-                    Action::ManageStores { retailer } => retailer.to_string(),
+                    Action::ManageStores { retailer } | Action::ApproveOrders { retailer } => retailer.to_string(),
                     _ => String::new(),
                 };
                 self.audit(AuditEvent {

@@ -47,6 +47,23 @@ pub fn apply_hq(tx: &mut dyn Tx, env: &HqEnvelope) -> Result<(), HqError> {
                 &[retailer_id.into(), (*store_level as i64).into()],
             )?;
         }
+        HqEvent::PurchaseOrderIssued { retailer_id, store_id, store_seq, po_id, approved_by, lines } => {
+            tx.exec(
+                "INSERT INTO purchase_orders (retailer_id, store_id, store_seq, po_id, hq_seq, approved_by, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[retailer_id.into(), store_id.into(), (*store_seq).into(), po_id.into(), env.seq.into(), approved_by.into(), env.at_ms.into()],
+            )?;
+            for l in lines {
+                tx.exec(
+                    "INSERT INTO purchase_order_lines (retailer_id, store_id, po_id, product_id, sku, units) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[retailer_id.into(), store_id.into(), po_id.into(), (&l.product_id).into(), (&l.sku).into(), l.units.into()],
+                )?;
+                // The proposal it came from (none when replaying into an empty database).
+                tx.exec(
+                    "UPDATE forecasts SET status = 'approved', po_id = $1 WHERE retailer_id = $2 AND store_id = $3 AND product_id = $4 AND status = 'open'",
+                    &[po_id.into(), retailer_id.into(), store_id.into(), (&l.product_id).into()],
+                )?;
+            }
+        }
         HqEvent::CatalogPublished { retailer_id, retailer_seq, products } => {
             tx.exec(
                 "INSERT INTO publications (retailer_id, retailer_seq, hq_seq, products) VALUES ($1, $2, $3, $4)",
@@ -172,7 +189,8 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
                 &[(*new_price_minor).into(), r, s, product_id.into()],
             )?;
         }
-        Event::StockReceived { lines, .. } => {
+        Event::StockReceived { document, lines, .. } => {
+            po_event(tx, ctx, document, "received", env.seq)?;
             let day = ctx.day(env.seq, env.at_ms)?;
             for l in lines {
                 move_stock(tx, ctx, &day, &l.product_id, l.quantity)?;
@@ -251,7 +269,23 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
         // Orders reach HQ's figures through the sale recorded at hand-over; reservations are
         // the store's business.
         Event::OrderPlaced { .. } | Event::OrderStatusChanged { .. } | Event::OrderCompleted { .. } => {}
+        Event::HqPurchaseOrderApplied { po_id, .. } => po_event(tx, ctx, po_id, "applied", env.seq)?,
         Event::StaffAdded { .. } | Event::StaffDisabled { .. } | Event::TillOpened { .. } | Event::TillClosed { .. } | Event::HqCatalogApplied { .. } => {}
     }
+    Ok(())
+}
+
+/// Records that a store applied or received purchase order `po_id` (the first time only; any
+/// receipt document that looks like an order id is recorded, known to HQ or not, so replay
+/// order does not matter).
+fn po_event(tx: &mut dyn Tx, ctx: &StoreCtx, po_id: &str, kind: &str, seq: u64) -> Result<(), HqError> {
+    if !po_id.starts_with("PO-") {
+        return Ok(());
+    }
+    let [r, s] = ctx.key();
+    tx.exec(
+        "INSERT INTO po_events (retailer_id, store_id, po_id, kind, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (retailer_id, store_id, po_id, kind) DO NOTHING",
+        &[r, s, po_id.into(), kind.into(), seq.into()],
+    )?;
     Ok(())
 }

@@ -413,7 +413,7 @@ mod tests {
             refunds_minor: 0,
             closing_units: 18,
         };
-        let text = to_csv(&[row.clone()]);
+        let text = to_csv(std::slice::from_ref(&row));
         assert_eq!(text.lines().nth(1), Some("2026-11-22,acme,s1,\"Queen St, \"\"East\"\"\",p1,FLW-1,,Blue Dream 1g,2,0,2000,2598,338,0,18"));
         assert_eq!(to_csv(&[]), format!("{CSV_HEADER}\n"), "the header even with no rows");
     }

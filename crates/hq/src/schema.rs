@@ -187,6 +187,64 @@ CREATE TABLE IF NOT EXISTS audit_head (
     hash BYTES NOT NULL,
     signature BYTES NOT NULL
 );
+-- Purchase orders approved at HQ (from HQ's journal), and what the stores' journals say of
+-- them: 'applied' (the store has it) and 'received' (stock received with its id as document).
+CREATE TABLE IF NOT EXISTS purchase_orders (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    store_seq BIGINT NOT NULL,
+    po_id TEXT NOT NULL,
+    hq_seq BIGINT NOT NULL,
+    approved_by TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, store_seq)
+);
+CREATE TABLE IF NOT EXISTS purchase_order_lines (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    po_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    units BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, po_id, product_id)
+);
+CREATE TABLE IF NOT EXISTS po_events (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    po_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, po_id, kind)
+);
+-- Forecast runs and, per store × product, the latest run's forecast and replenishment proposal.
+-- Computed from daily_sales, stock and open purchase orders (not journaled: a run recomputes
+-- them). Demand figures are in thousandths of a unit.
+CREATE TABLE IF NOT EXISTS forecast_runs (
+    run_id TEXT PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    as_of TEXT NOT NULL,
+    params TEXT NOT NULL,
+    series BIGINT NOT NULL,
+    proposals BIGINT NOT NULL,
+    millis BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forecasts (
+    retailer_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    class TEXT NOT NULL,
+    daily_milli TEXT NOT NULL,
+    cover_milli BIGINT NOT NULL,
+    order_up_to BIGINT NOT NULL,
+    on_hand BIGINT NOT NULL,
+    in_transit BIGINT NOT NULL,
+    pack BIGINT NOT NULL,
+    units BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    po_id TEXT NOT NULL,
+    PRIMARY KEY (retailer_id, store_id, product_id)
+);
 CREATE TABLE IF NOT EXISTS alerts (
     id SERIALKEY,
     at_ms BIGINT NOT NULL,
@@ -223,4 +281,7 @@ pub const DERIVED: &[(&str, &[&str], &[&str])] = &[
         &["retailer_id", "store_id", "day", "product_id", "units_sold", "units_returned", "weight_mg", "net_minor", "tax_minor", "refund_minor"],
     ),
     ("daily_stock", &["retailer_id", "store_id", "day", "product_id"], &["retailer_id", "store_id", "day", "product_id", "closing"]),
+    ("purchase_orders", &["retailer_id", "store_id", "store_seq"], &["retailer_id", "store_id", "store_seq", "po_id", "hq_seq", "approved_by", "at_ms"]),
+    ("purchase_order_lines", &["retailer_id", "store_id", "po_id", "product_id"], &["retailer_id", "store_id", "po_id", "product_id", "sku", "units"]),
+    ("po_events", &["retailer_id", "store_id", "po_id", "kind"], &["retailer_id", "store_id", "po_id", "kind", "seq"]),
 ];

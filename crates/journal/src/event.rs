@@ -182,6 +182,15 @@ pub enum Event {
         retailer_seq: u64,
         products: u64,
     },
+    /// A purchase order from HQ (verified against HQ's key) is expected: its lines are in
+    /// transit until stock is received with `po_id` as the receipt's document.
+    HqPurchaseOrderApplied {
+        hq_id: String,
+        hq_seq: u64,
+        store_seq: u64,
+        po_id: String,
+        lines: Vec<crate::hq_event::PurchaseOrderLine>,
+    },
     /// An online order: its units are reserved until it is completed, cancelled, expired or
     /// refused. Only hashes of its tracking token and one-time code are kept; the customer is a
     /// reference to a sealed record, never personal data.
@@ -244,6 +253,7 @@ impl Event {
             Event::SaleVoided { .. } => "sale_voided",
             Event::SaleReturned { .. } => "sale_returned",
             Event::HqCatalogApplied { .. } => "hq_catalog_applied",
+            Event::HqPurchaseOrderApplied { .. } => "hq_purchase_order_applied",
             Event::OrderPlaced { .. } => "order_placed",
             Event::OrderStatusChanged { .. } => "order_status_changed",
             Event::OrderCompleted { .. } => "order_completed",

@@ -72,6 +72,26 @@ pub enum HqEvent {
         retailer_id: String,
         store_level: bool,
     },
+    /// A purchase order approved at head office for one store, from replenishment proposals.
+    /// Numbered per store (`store_seq`) so the store sees any order withheld from it; the store
+    /// closes it by receiving stock with the order's id as the receipt's document.
+    PurchaseOrderIssued {
+        retailer_id: String,
+        store_id: String,
+        store_seq: u64,
+        po_id: String,
+        /// The HQ user who approved it.
+        approved_by: String,
+        lines: Vec<PurchaseOrderLine>,
+    },
+}
+
+/// One product of a purchase order: the store's own product id, its SKU, and whole units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseOrderLine {
+    pub product_id: String,
+    pub sku: String,
+    pub units: i64,
 }
 
 impl HqEvent {
@@ -85,6 +105,7 @@ impl HqEvent {
             HqEvent::UserGranted { .. } => "user_granted",
             HqEvent::UserRevoked { .. } => "user_revoked",
             HqEvent::SharingSet { .. } => "sharing_set",
+            HqEvent::PurchaseOrderIssued { .. } => "purchase_order_issued",
         }
     }
 }

@@ -66,7 +66,12 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
         Event::PriceChanged { product_id, new_price_minor, .. } => {
             conn.execute("UPDATE products SET price_minor = ?2, updated_seq = ?3 WHERE product_id = ?1", params![product_id, new_price_minor, seq_i])?;
         }
-        Event::StockReceived { supplier, lines, .. } => {
+        Event::StockReceived { receipt_id, supplier, document, lines } => {
+            // A receipt whose document is an open purchase order's id closes that order.
+            conn.execute(
+                "UPDATE purchase_orders SET received_seq = ?2, receipt_id = ?3 WHERE po_id = ?1 AND received_seq IS NULL",
+                params![document, seq_i, receipt_id],
+            )?;
             for (idx, l) in lines.iter().enumerate() {
                 conn.execute(
                     "INSERT INTO lots (lot_id, product_id, lot_code, package_tag, supplier, received_seq, unit_cost_minor, lab_thc_mg, on_hand)
@@ -197,6 +202,18 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                 "INSERT INTO hq_catalog (retailer_seq, hq_id, hq_seq, products, applied_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![*retailer_seq as i64, hq_id, *hq_seq as i64, *products as i64, seq_i],
             )?;
+        }
+        Event::HqPurchaseOrderApplied { hq_id, hq_seq, store_seq, po_id, lines } => {
+            conn.execute(
+                "INSERT INTO purchase_orders (po_id, store_seq, hq_id, hq_seq, applied_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![po_id, *store_seq as i64, hq_id, *hq_seq as i64, seq_i],
+            )?;
+            for l in lines {
+                conn.execute(
+                    "INSERT INTO purchase_order_lines (po_id, product_id, sku, units) VALUES (?1, ?2, ?3, ?4)",
+                    params![po_id, l.product_id, l.sku, l.units],
+                )?;
+            }
         }
         Event::OrderPlaced {
             order_id,

@@ -322,6 +322,55 @@ pub fn list_tills(conn: &Connection, open_only: bool) -> Result<Vec<Till>, Store
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A purchase order from HQ and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PurchaseOrderView {
+    pub po_id: String,
+    /// HQ's number for this store's orders (1, 2, …).
+    pub store_seq: i64,
+    /// Journal entry that recorded it at this store.
+    pub applied_seq: i64,
+    /// "in_transit" until stock is received with `po_id` as the document, then "received".
+    pub status: String,
+    pub receipt_id: Option<String>,
+    pub lines: Vec<PurchaseOrderLineView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PurchaseOrderLineView {
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub units: i64,
+}
+
+/// Purchase orders, newest first (the last 100).
+pub fn list_purchase_orders(conn: &Connection) -> Result<Vec<PurchaseOrderView>, StoreError> {
+    let mut st = conn.prepare("SELECT po_id, store_seq, applied_seq, received_seq, receipt_id FROM purchase_orders ORDER BY store_seq DESC LIMIT 100")?;
+    let mut orders = st
+        .query_map([], |r| {
+            Ok(PurchaseOrderView {
+                po_id: r.get(0)?,
+                store_seq: r.get(1)?,
+                applied_seq: r.get(2)?,
+                status: if r.get::<_, Option<i64>>(3)?.is_some() { "received" } else { "in_transit" }.into(),
+                receipt_id: r.get(4)?,
+                lines: Vec::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut lines = conn.prepare(
+        "SELECT l.product_id, l.sku, COALESCE(p.name, ''), l.units FROM purchase_order_lines l LEFT JOIN products p ON p.product_id = l.product_id
+         WHERE l.po_id = ?1 ORDER BY l.sku",
+    )?;
+    for o in &mut orders {
+        o.lines = lines
+            .query_map(params![o.po_id], |r| Ok(PurchaseOrderLineView { product_id: r.get(0)?, sku: r.get(1)?, name: r.get(2)?, units: r.get(3)? }))?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(orders)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Amount {
     pub key: String,

@@ -17,6 +17,8 @@ pub const PROJECTIONS: &[(&str, &str)] = &[
     ("orders", "order_id"),
     ("order_lines", "order_id || ':' || line_no"),
     ("store_alerts", "seq"),
+    ("purchase_orders", "po_id"),
+    ("purchase_order_lines", "po_id || ':' || product_id"),
 ];
 
 pub const JOURNAL_SCHEMA: &str = r#"
@@ -96,6 +98,24 @@ CREATE TABLE IF NOT EXISTS hq_catalog (
     hq_seq INTEGER NOT NULL,
     products INTEGER NOT NULL,
     applied_seq INTEGER NOT NULL
+);
+-- Purchase orders approved at HQ: in transit until stock is received with the order's id as
+-- the receipt's document (received_seq is that receipt's entry).
+CREATE TABLE IF NOT EXISTS purchase_orders (
+    po_id TEXT PRIMARY KEY,
+    store_seq INTEGER NOT NULL UNIQUE,
+    hq_id TEXT NOT NULL,
+    hq_seq INTEGER NOT NULL,
+    applied_seq INTEGER NOT NULL,
+    received_seq INTEGER,
+    receipt_id TEXT
+);
+CREATE TABLE IF NOT EXISTS purchase_order_lines (
+    po_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    units INTEGER NOT NULL,
+    PRIMARY KEY (po_id, product_id)
 );
 CREATE TABLE IF NOT EXISTS store_info (
     id INTEGER PRIMARY KEY CHECK (id = 1),

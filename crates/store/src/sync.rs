@@ -319,6 +319,36 @@ impl Store {
         })
         .await
     }
+
+    /// Records a verified purchase order from HQ through the store's own journal: its lines are
+    /// in transit until stock is received with `po_id` as the receipt's document. An order
+    /// naming a product this store does not have is refused whole.
+    pub async fn apply_hq_order(
+        &self,
+        hq_id: String,
+        hq_seq: u64,
+        store_seq: u64,
+        po_id: String,
+        lines: Vec<stockade_journal::hq_event::PurchaseOrderLine>,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let done: bool =
+                tx.conn().query_row("SELECT EXISTS(SELECT 1 FROM purchase_orders WHERE store_seq = ?1)", params![store_seq as i64], |r| r.get(0))?;
+            if done {
+                return Ok(false);
+            }
+            for l in &lines {
+                crate::queries::load_product(tx.conn(), &l.product_id)
+                    .map_err(|_| StoreError::invalid("unknown_product", format!("purchase order {po_id} names unknown product '{}'", l.product_id)))?;
+                if l.units <= 0 {
+                    return Err(StoreError::invalid("invalid_quantity", format!("purchase order {po_id} orders {} units of {}", l.units, l.sku)));
+                }
+            }
+            tx.append("hq", stockade_journal::Event::HqPurchaseOrderApplied { hq_id, hq_seq, store_seq, po_id, lines })?;
+            Ok(true)
+        })
+        .await
+    }
 }
 
 impl Store {

@@ -106,6 +106,23 @@ fn build_store(dir: &Path) {
         store.complete_order(&boss, o.order_id, handover).await.unwrap();
         store.place_order(order(stockade_domain::orders::OrderKind::Delivery)).await.unwrap();
         store.raise_alert("enumeration", "test alert".into()).await.unwrap();
+        // Two purchase orders from HQ: one closed by its receipt, one still in transit.
+        for (i, po) in ["PO-1", "PO-2"].iter().enumerate() {
+            let lines = products[3..5]
+                .iter()
+                .map(|p| stockade_journal::hq_event::PurchaseOrderLine { product_id: p.product_id.clone(), sku: p.spec.sku.clone(), units: 12 })
+                .collect();
+            assert!(store.apply_hq_order("hq".into(), 10 + i as u64, 1 + i as u64, po.to_string(), lines).await.unwrap());
+        }
+        let receipt = ReceiveLineRequest {
+            product_id: products[3].product_id.clone(),
+            quantity: 12,
+            lot_code: "L2".into(),
+            package_tag: None,
+            unit_cost_minor: 100,
+            lab_thc_mg: None,
+        };
+        store.receive(&boss, ReceiveRequest { supplier: "HQ".into(), document: "PO-1".into(), lines: vec![receipt] }).await.unwrap();
         store.close_till(&boss, till, CloseTillRequest { counted_minor: 5_000 }).await.unwrap();
     });
     drop(store);

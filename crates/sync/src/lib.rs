@@ -51,11 +51,13 @@ pub struct JournalPage {
     pub checkpoints: Vec<SignedCheckpoint>,
 }
 
-/// One catalog publication as HQ hands it to a store.
+/// One entry of HQ's journal as HQ hands it to a store: a catalog publication or a purchase order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Publication {
     pub hq_seq: u64,
-    pub retailer_seq: u64,
+    /// Its number per retailer (catalog updates) or per store (purchase orders).
+    #[serde(alias = "retailer_seq")]
+    pub seq: u64,
     /// The HQ journal entry's exact bytes.
     pub entry: String,
     /// HQ's signature of (hq_seq, entry hash).
@@ -67,13 +69,23 @@ pub struct CatalogPage {
     pub entries: Vec<Publication>,
 }
 
-/// Checks a publication against HQ's pinned key and the store's progress; returns what to apply.
+/// Who an HQ entry handed to a store must be addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressee<'a> {
+    /// A catalog publication for this retailer's stores (an empty id accepts any retailer).
+    Retailer(&'a str),
+    /// A purchase order for this store of this retailer.
+    Store { retailer: &'a str, store: &'a str },
+}
+
+/// Checks an HQ entry against HQ's pinned key, its addressee and the store's progress (it must
+/// be the next one: `last_applied + 1`); returns HQ's id and the entry.
 pub fn verify_publication(
     hq_key: &VerifyingKey,
-    retailer_id: &str,
+    to: Addressee<'_>,
     last_applied: u64,
     p: &Publication,
-) -> Result<(String, Vec<stockade_journal::hq_event::HqEnvelope>), String> {
+) -> Result<(String, stockade_journal::hq_event::HqEnvelope), String> {
     use stockade_journal::hq_event::{entry_message, HqEnvelope, HqEvent};
     let sig = hex::decode(&p.signature).ok().and_then(|s| Signature::from_slice(&s).ok()).ok_or("the signature is malformed")?;
     hq_key.verify(&entry_message(p.hq_seq, p.entry.as_bytes()), &sig).map_err(|_| format!("HQ entry {} is not signed by HQ's enrolled key", p.hq_seq))?;
@@ -81,18 +93,26 @@ pub fn verify_publication(
     if env.seq != p.hq_seq {
         return Err(format!("HQ entry {} is numbered {}", p.hq_seq, env.seq));
     }
-    match &env.event {
-        HqEvent::CatalogPublished { retailer_id: r, retailer_seq, .. } => {
+    let (what, seq) = match (&env.event, to) {
+        (HqEvent::CatalogPublished { retailer_id: r, retailer_seq, .. }, Addressee::Retailer(retailer_id)) => {
             if !retailer_id.is_empty() && r != retailer_id {
                 return Err(format!("HQ entry {} is for another retailer", p.hq_seq));
             }
-            if *retailer_seq != last_applied + 1 || *retailer_seq != p.retailer_seq {
-                return Err(format!("catalog update {} arrived after {last_applied}: one is missing", retailer_seq));
-            }
+            ("catalog update", *retailer_seq)
         }
-        _ => return Err(format!("HQ entry {} is not a catalog publication", p.hq_seq)),
+        (HqEvent::PurchaseOrderIssued { retailer_id: r, store_id: s, store_seq, .. }, Addressee::Store { retailer, store }) => {
+            if r != retailer || s != store {
+                return Err(format!("HQ entry {} is for another store", p.hq_seq));
+            }
+            ("purchase order", *store_seq)
+        }
+        (_, Addressee::Retailer(_)) => return Err(format!("HQ entry {} is not a catalog publication", p.hq_seq)),
+        (_, Addressee::Store { .. }) => return Err(format!("HQ entry {} is not a purchase order", p.hq_seq)),
+    };
+    if seq != last_applied + 1 || seq != p.seq {
+        return Err(format!("{what} {seq} arrived after {last_applied}: one is missing"));
     }
-    Ok((env.hq.clone(), vec![env]))
+    Ok((env.hq.clone(), env))
 }
 
 /// The text a request signature covers: who, when, which request, and a hash of its body.
@@ -298,11 +318,32 @@ impl HqClient {
                 self.store.read_async(|c| Ok(c.query_row("SELECT COALESCE(MAX(retailer_seq), 0) FROM hq_catalog", [], |r| r.get::<_, i64>(0))? as u64)).await?;
             let page: CatalogPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/catalog?after={last}"), Vec::new()).await?;
             let Some(p) = page.entries.first() else { return Ok(applied) };
-            let (hq_id, envs) = verify_publication(hq_key, retailer_id, last, p).map_err(SyncError::BadAnswer)?;
-            let Some(stockade_journal::hq_event::HqEvent::CatalogPublished { retailer_seq, products, .. }) = envs.into_iter().next().map(|e| e.event) else {
+            let (hq_id, env) = verify_publication(hq_key, Addressee::Retailer(retailer_id), last, p).map_err(SyncError::BadAnswer)?;
+            let stockade_journal::hq_event::HqEvent::CatalogPublished { retailer_seq, products, .. } = env.event else {
                 return Err(SyncError::BadAnswer("not a catalog publication".into()));
             };
             self.store.apply_hq_catalog(hq_id, p.hq_seq, retailer_seq, products).await?;
+            applied += 1;
+        }
+    }
+
+    /// Fetches and records, in order, the purchase orders HQ approved for this store.
+    pub async fn pull_orders(&self, hq_key: &VerifyingKey, retailer_id: &str) -> Result<u64, SyncError> {
+        let store_id = self.store.info().store_id.clone();
+        let mut applied = 0;
+        loop {
+            let last = self
+                .store
+                .read_async(|c| Ok(c.query_row("SELECT COALESCE(MAX(store_seq), 0) FROM purchase_orders", [], |r| r.get::<_, i64>(0))? as u64))
+                .await?;
+            let page: CatalogPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/orders?after={last}"), Vec::new()).await?;
+            let Some(p) = page.entries.first() else { return Ok(applied) };
+            let to = Addressee::Store { retailer: retailer_id, store: &store_id };
+            let (hq_id, env) = verify_publication(hq_key, to, last, p).map_err(SyncError::BadAnswer)?;
+            let stockade_journal::hq_event::HqEvent::PurchaseOrderIssued { store_seq, po_id, lines, .. } = env.event else {
+                return Err(SyncError::BadAnswer("not a purchase order".into()));
+            };
+            self.store.apply_hq_order(hq_id, p.hq_seq, store_seq, po_id, lines).await?;
             applied += 1;
         }
     }
@@ -415,7 +456,7 @@ pub async fn replicate(store: Store, pacing: Pacing, stop: impl std::future::Fut
     }
 }
 
-/// One push, then the catalog pull. `Ok(true)` when there may be more to send right away.
+/// One push, then the catalog and purchase-order pulls. `Ok(true)` when there may be more to send right away.
 async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, SyncError> {
     let store2 = store.clone();
     let cfg = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))??;
@@ -430,6 +471,9 @@ async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, Sync
     // retried at the next step.
     if let Err(e) = client.pull_catalog(&hq_key, &cfg.retailer_id).await {
         tracing::warn!(error = %e, "catalog update from HQ not applied");
+    }
+    if let Err(e) = client.pull_orders(&hq_key, &cfg.retailer_id).await {
+        tracing::warn!(error = %e, "purchase order from HQ not recorded");
     }
     Ok(acked < store_size && acked > cfg.acked_size)
 }
@@ -450,7 +494,7 @@ mod tests {
         };
         let bytes = env.encode();
         let signature = hex::encode(ed25519_dalek::Signer::sign(key, &entry_message(9, &bytes)).to_bytes());
-        Publication { hq_seq: 9, retailer_seq, entry: String::from_utf8(bytes).unwrap(), signature }
+        Publication { hq_seq: 9, seq: retailer_seq, entry: String::from_utf8(bytes).unwrap(), signature }
     }
 
     #[test]
@@ -458,13 +502,46 @@ mod tests {
         let hq = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
         let other = ed25519_dalek::SigningKey::from_bytes(&[2u8; 32]);
         let ok = publication(&hq, "acme", 1);
-        assert!(verify_publication(&hq.verifying_key(), "acme", 0, &ok).is_ok());
-        assert!(verify_publication(&other.verifying_key(), "acme", 0, &ok).unwrap_err().contains("not signed"));
+        assert!(verify_publication(&hq.verifying_key(), Addressee::Retailer("acme"), 0, &ok).is_ok());
+        assert!(verify_publication(&other.verifying_key(), Addressee::Retailer("acme"), 0, &ok).unwrap_err().contains("not signed"));
         let mut tampered = ok.clone();
         tampered.entry = tampered.entry.replace("acme", "acmf");
-        assert!(verify_publication(&hq.verifying_key(), "acmf", 0, &tampered).is_err());
-        assert!(verify_publication(&hq.verifying_key(), "zeta", 0, &ok).unwrap_err().contains("another retailer"));
+        assert!(verify_publication(&hq.verifying_key(), Addressee::Retailer("acmf"), 0, &tampered).is_err());
+        assert!(verify_publication(&hq.verifying_key(), Addressee::Retailer("zeta"), 0, &ok).unwrap_err().contains("another retailer"));
         let skipped = publication(&hq, "acme", 3);
-        assert!(verify_publication(&hq.verifying_key(), "acme", 1, &skipped).unwrap_err().contains("missing"));
+        assert!(verify_publication(&hq.verifying_key(), Addressee::Retailer("acme"), 1, &skipped).unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn a_purchase_order_is_applied_only_by_the_store_it_names_and_in_order() {
+        let hq = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+        let order = |store: &str, store_seq: u64| {
+            let env = HqEnvelope {
+                v: 1,
+                hq: "hq1".into(),
+                seq: 12,
+                at_ms: 1,
+                actor: "u1".into(),
+                event: HqEvent::PurchaseOrderIssued {
+                    retailer_id: "acme".into(),
+                    store_id: store.into(),
+                    store_seq,
+                    po_id: format!("PO-{store_seq:06}"),
+                    approved_by: "u1".into(),
+                    lines: vec![],
+                },
+            };
+            let bytes = env.encode();
+            let signature = hex::encode(ed25519_dalek::Signer::sign(&hq, &entry_message(12, &bytes)).to_bytes());
+            Publication { hq_seq: 12, seq: store_seq, entry: String::from_utf8(bytes).unwrap(), signature }
+        };
+        let me = Addressee::Store { retailer: "acme", store: "s1" };
+        assert!(verify_publication(&hq.verifying_key(), me, 0, &order("s1", 1)).is_ok());
+        assert!(verify_publication(&hq.verifying_key(), me, 0, &order("s2", 1)).unwrap_err().contains("another store"));
+        assert!(verify_publication(&hq.verifying_key(), Addressee::Store { retailer: "beta", store: "s1" }, 0, &order("s1", 1)).is_err());
+        assert!(verify_publication(&hq.verifying_key(), me, 1, &order("s1", 3)).unwrap_err().contains("missing"));
+        // A purchase order is not a catalog update, nor the other way round.
+        assert!(verify_publication(&hq.verifying_key(), Addressee::Retailer("acme"), 0, &order("s1", 1)).unwrap_err().contains("not a catalog"));
+        assert!(verify_publication(&hq.verifying_key(), me, 0, &publication(&hq, "acme", 1)).unwrap_err().contains("not a purchase order"));
     }
 }

@@ -133,18 +133,33 @@ fn query_u64(uri: &Uri, name: &str) -> Result<Option<u64>, ApiError> {
 
 /// A store pulls the catalog updates HQ published for its retailer, each signed by HQ.
 async fn catalog(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<stockade_sync::CatalogPage>, ApiError> {
-    let hq = s.hq.clone();
-    let pk = header(&headers, HEADER_KEY)?.to_string();
+    publications(&s, &method, &uri, &headers, |hq, pk, after| hq.catalog_for(pk, after)).await
+}
+
+/// A store pulls the purchase orders approved for it, each signed by HQ.
+async fn my_orders(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<stockade_sync::CatalogPage>, ApiError> {
+    publications(&s, &method, &uri, &headers, |hq, pk, after| hq.orders_for(pk, after)).await
+}
+
+/// HQ journal entries for the store whose key signed the request, after `?after=N`.
+async fn publications(
+    s: &HqState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    read: fn(&Hq, &str, u64) -> Result<Vec<stockade_hq::SignedPublication>, HqError>,
+) -> Result<Json<stockade_sync::CatalogPage>, ApiError> {
+    let pk = header(headers, HEADER_KEY)?.to_string();
     let key = stockade_journal::verifying_key_from_hex(&pk)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "malformed key header"))?;
-    check_signature(&s, &key, &method, &uri, &headers, &[])?;
-    let after = query_u64(&uri, "after")?.unwrap_or(0);
-    let rows = blocking(&hq, move |hq| hq.catalog_for(&pk, after)).await?;
+    check_signature(s, &key, method, uri, headers, &[])?;
+    let after = query_u64(uri, "after")?.unwrap_or(0);
+    let rows = blocking(&s.hq, move |hq| read(hq, &pk, after)).await?;
     let mut entries = Vec::with_capacity(rows.len());
-    for (hq_seq, retailer_seq, bytes, signature) in rows {
+    for (hq_seq, seq, bytes, signature) in rows {
         let entry = String::from_utf8(bytes)
             .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored entry is not UTF-8: run `stockade hq verify`"))?;
-        entries.push(stockade_sync::Publication { hq_seq, retailer_seq, entry, signature });
+        entries.push(stockade_sync::Publication { hq_seq, seq, entry, signature });
     }
     Ok(Json(stockade_sync::CatalogPage { entries }))
 }
@@ -226,6 +241,41 @@ async fn report_daily(
         .into_response())
 }
 
+#[derive(Deserialize)]
+struct ProposalQuery {
+    retailer: Option<String>,
+    /// `true`: only proposals still to approve.
+    open: Option<bool>,
+}
+
+/// The latest forecast run's proposals the caller may see (audited).
+async fn proposals(
+    State(s): State<HqState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<ProposalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<stockade_hq::replenish::ProposalRow>>, ApiError> {
+    let p = principal(&s.hq, &headers).await?;
+    let q = q.map_err(ApiError::from)?.0;
+    Ok(Json(blocking(&s.hq, move |hq| hq.proposals_for(&p, q.retailer.as_deref(), q.open.unwrap_or(false))).await?))
+}
+
+#[derive(Deserialize)]
+struct ApproveRequest {
+    retailer_id: String,
+    store_id: String,
+    /// Product ids to approve; empty or absent: every open proposal of the store.
+    #[serde(default)]
+    products: Vec<String>,
+}
+
+/// Approves a store's open proposals into a purchase order (an HQ journal entry).
+async fn approve(State(s): State<HqState>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<stockade_hq::replenish::PurchaseOrder>), ApiError> {
+    let p = principal(&s.hq, &headers).await?;
+    let req: ApproveRequest = parse(&body)?;
+    let po = blocking(&s.hq, move |hq| hq.approve(&p, &req.retailer_id, &req.store_id, &req.products)).await?;
+    Ok((StatusCode::CREATED, Json(po)))
+}
+
 /// Who may call an HQ route. The router is built from [`ROUTES`] alone, so no route exists
 /// without a guard, and the authorization matrix test enumerates this same table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,10 +294,15 @@ pub const ROUTES: &[(&str, &str, Guard)] = &[
     ("POST", "/hq/api/v1/push", Guard::Store),
     ("GET", "/hq/api/v1/my/journal", Guard::Store),
     ("GET", "/hq/api/v1/my/catalog", Guard::Store),
+    ("GET", "/hq/api/v1/my/orders", Guard::Store),
+    ("GET", "/hq/api/v1/proposals", Guard::User),
+    ("POST", "/hq/api/v1/purchase-orders", Guard::User),
     ("GET", "/hq/api/v1/status", Guard::User),
     ("GET", "/hq/api/v1/reports/daily", Guard::User),
     ("GET", "/hq", Guard::User),
     ("GET", "/hq/report", Guard::User),
+    ("GET", "/hq/proposals", Guard::User),
+    ("POST", "/hq/proposals/approve", Guard::User),
     ("POST", "/hq/login", Guard::Public),
 ];
 
@@ -257,10 +312,15 @@ fn endpoint(path: &str) -> Option<axum::routing::MethodRouter<HqState>> {
         "/hq/api/v1/push" => post(push),
         "/hq/api/v1/my/journal" => get(journal),
         "/hq/api/v1/my/catalog" => get(catalog),
+        "/hq/api/v1/my/orders" => get(my_orders),
+        "/hq/api/v1/proposals" => get(proposals),
+        "/hq/api/v1/purchase-orders" => post(approve),
         "/hq/api/v1/status" => get(status),
         "/hq/api/v1/reports/daily" => get(report_daily),
         "/hq" => get(dashboard),
         "/hq/report" => get(report_page),
+        "/hq/proposals" => get(proposals_page),
+        "/hq/proposals/approve" => post(approve_form),
         "/hq/login" => post(dashboard_login),
         _ => return None,
     })
@@ -550,4 +610,97 @@ async fn report_page(
         },
     )
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct ProposalsPageQuery {
+    /// The purchase order just issued, or the refusal, to show once.
+    issued: Option<String>,
+    error: Option<String>,
+}
+
+fn units_milli(v: i64) -> String {
+    format!("{}.{:02}", v / 1000, (v % 1000) / 10)
+}
+
+/// Replenishment proposals per store, with one "approve" button per store.
+async fn proposals_page(
+    State(s): State<HqState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<ProposalsPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(p) = dashboard_principal(&s, &headers).await else {
+        return sign_in_page();
+    };
+    let q = q.map(|q| q.0).unwrap_or(ProposalsPageQuery { issued: None, error: None });
+    let rows = match blocking(&s.hq, move |hq| hq.proposals_for(&p, None, true)).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut stores: Vec<(&str, &str, &str, Vec<&stockade_hq::replenish::ProposalRow>)> = Vec::new();
+    for r in &rows {
+        match stores.last_mut() {
+            Some((ret, st, _, v)) if *ret == r.retailer_id && *st == r.store_id => v.push(r),
+            _ => stores.push((&r.retailer_id, &r.store_id, &r.store_name, vec![r])),
+        }
+    }
+    dashboard_page(
+        "Replenishment",
+        maud::html! {
+            main.wide {
+                section aria-labelledby="proposals-h" {
+                    h1 #proposals-h { "Replenishment proposals" }
+                    @if let Some(po) = &q.issued { p #issued role="status" { "Purchase order " strong { (po) } " issued; the store receives it at its next sync." } }
+                    @if let Some(e) = &q.error { p.error role="alert" { (e) } }
+                    @if stores.is_empty() { p #no-proposals { "Nothing to approve. Run " code { "stockade forecast run" } " at HQ after sales arrive." } }
+                    @for (retailer, store, name, lines) in &stores {
+                        h2 { (name) " (" (retailer) ")" }
+                        table.proposals {
+                            thead { tr { th { "SKU" } th { "Product" } th { "Demand" } th.num { "Per day" } th.num { "Cover period" } th.num { "Order up to" } th.num { "On hand" } th.num { "In transit" } th.num { "Pack" } th.num { "Order" } } }
+                            tbody {
+                                @for r in lines {
+                                    tr {
+                                        td { (r.sku) } td { (r.product_name) } td { (r.class) } td.num { (units_milli(r.per_day_milli)) } td.num { (units_milli(r.cover_milli)) }
+                                        td.num { (r.order_up_to) } td.num { (r.on_hand) } td.num { (r.in_transit) } td.num { (r.pack) } td.num { strong { (r.units) } }
+                                    }
+                                }
+                            }
+                        }
+                        form method="post" action="/hq/proposals/approve" {
+                            input type="hidden" name="retailer_id" value=(retailer);
+                            input type="hidden" name="store_id" value=(store);
+                            button type="submit" { "Approve " (lines.len()) " lines for " (name) }
+                        }
+                    }
+                    p { a href="/hq" { "Back to the dashboard" } }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct ApproveForm {
+    retailer_id: String,
+    store_id: String,
+}
+
+/// The page's "approve" button: every open proposal of one store.
+async fn approve_form(
+    State(s): State<HqState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<ApproveForm>, axum::extract::rejection::FormRejection>,
+) -> axum::response::Response {
+    use axum::response::{IntoResponse, Redirect};
+    let Some(p) = dashboard_principal(&s, &headers).await else {
+        return sign_in_page();
+    };
+    let Ok(axum::Form(f)) = form else { return Redirect::to("/hq/proposals?error=the%20form%20was%20incomplete").into_response() };
+    let encode = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    match blocking(&s.hq, move |hq| hq.approve(&p, &f.retailer_id, &f.store_id, &[])).await {
+        Ok(po) => Redirect::to(&format!("/hq/proposals?issued={}", encode(&po.po_id))).into_response(),
+        Err(e) => Redirect::to(&format!("/hq/proposals?error={}", encode(&e.message))).into_response(),
+    }
 }

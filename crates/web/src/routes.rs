@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(void_sale))
         .routes(routes!(return_items))
         .routes(routes!(list_tills, open_till))
+        .routes(routes!(purchase_orders))
         .routes(routes!(close_till))
         .routes(routes!(end_of_day))
         .routes(routes!(list_staff, add_staff))
@@ -380,6 +381,13 @@ async fn return_items(State(s): State<AppState>, Manager(a): Manager, Path(id): 
 pub struct TillQuery {
     /// Only open tills.
     open: Option<bool>,
+}
+
+/// Purchase orders approved at HQ, newest first: in transit until stock is received with the
+/// order's id as the receipt's document (`POST /api/stock/receive`), then received (manager).
+#[utoipa::path(get, path = "/api/purchase-orders", responses((status = 200, body = Vec<queries::PurchaseOrderView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn purchase_orders(State(s): State<AppState>, Manager(_): Manager) -> ApiResult<Vec<queries::PurchaseOrderView>> {
+    Ok(Json(s.store.read_async(queries::list_purchase_orders).await?))
 }
 
 /// Tills, newest first.

@@ -345,10 +345,11 @@ async fn backoffice_page(State(state): State<AppState>, parts: Parts) -> Respons
             let staff = stockade_store::queries::list_staff(c)?;
             let today = stockade_store::apply::local_date(store.info().timezone, store.clock().now_ms());
             let eod = stockade_store::queries::end_of_day(c, &store, &today)?;
-            Ok((tills, low, staff, eod))
+            let orders = stockade_store::queries::list_purchase_orders(c)?;
+            Ok((tills, low, staff, eod, orders))
         })
         .await;
-    let (tills, low, staff, eod) = match data {
+    let (tills, low, staff, eod, orders) = match data {
         Ok(d) => d,
         Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
@@ -381,6 +382,17 @@ async fn backoffice_page(State(state): State<AppState>, parts: Parts) -> Respons
                             input #rcv-cost type="text" inputmode="decimal";
                             p #receive-result role="status" {}
                             button type="submit" { "Receive" }
+                        }
+                    }
+                    section aria-labelledby="po-h" {
+                        h2 #po-h { "Purchase orders from HQ" }
+                        @let open: Vec<_> = orders.iter().filter(|o| o.status == "in_transit").collect();
+                        @if open.is_empty() { p { "None in transit." } }
+                        @for o in open {
+                            table.po {
+                                caption { (o.po_id) " — receive with this number as the document" }
+                                tbody { @for l in &o.lines { tr { td { (l.sku) } td { (l.name) } td.num { (l.units) } } } }
+                            }
                         }
                     }
                     section aria-labelledby="adj-h" {

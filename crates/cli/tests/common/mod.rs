@@ -120,6 +120,34 @@ impl Pair {
     }
 }
 
+/// A [`Pair`] at work: HQ serving, the store enrolled and serving, a manager signed in, and
+/// everything the store holds replicated.
+pub struct Running {
+    pub hq: Server,
+    pub hq_url: String,
+    pub store: Server,
+    pub url: String,
+    pub client: reqwest::blocking::Client,
+    pub token: String,
+}
+
+impl Pair {
+    /// Simulates `sales` sales (seed `seed`) at the store, then starts HQ and the store, enrols
+    /// the store and waits until HQ holds its whole journal.
+    pub fn run(&self, sales: u64, seed: u64) -> Running {
+        let (s, h) = (self.s(), self.h());
+        run_ok(&["store", "simulate", "--data", s, "--sales", &sales.to_string(), "--seed", &seed.to_string()], &[]);
+        let hq_addr = free_addr();
+        let (hq, hq_url) = serve(&["hq", "serve", "--data", h, "--listen", &hq_addr], &[]);
+        run_ok(&["store", "enroll", "--data", s, "--hq", &hq_url, "--code", &self.code], &[]);
+        let (store, url) = start_store(&self.store_dir, &[]);
+        let client = reqwest::blocking::Client::new();
+        let token = login(&client, &url);
+        wait_caught_up(&client, &url, &token, std::time::Duration::from_secs(60));
+        Running { hq, hq_url, store, url, client, token }
+    }
+}
+
 /// A store "Queen St" in `dir` with the demo catalog and `quantity` units of each product.
 pub fn stocked_store(dir: &Path, jurisdiction: &str, quantity: &str, env: &[(&str, &str)]) {
     let s = dir.to_str().unwrap();

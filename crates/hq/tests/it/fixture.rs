@@ -81,8 +81,9 @@ pub struct StoreFx {
     pub rt: tokio::runtime::Runtime,
 }
 
-/// A store with the demo catalog, stock, `sales` simulated sales over three days, one void and one return.
-pub fn store(dir: &Path, name: &str, sales: u64) -> StoreFx {
+/// A store with the demo catalog, `stock` units of every priced product, and `per_day`
+/// simulated sales on each of `days` days.
+pub fn selling_store(dir: &Path, name: &str, stock: i64, days: u64, per_day: u64) -> StoreFx {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let clock = Arc::new(ManualClock::new(START_MS));
     let d = dir.join(name);
@@ -93,11 +94,21 @@ pub fn store(dir: &Path, name: &str, sales: u64) -> StoreFx {
     rt.block_on(async {
         let boss = store.first_manager().unwrap();
         store.import_products(&boss, csv, false).await.unwrap();
-        store.receive_all(&boss, 5000).await.unwrap();
-        for day in 0..3u64 {
-            store.simulate(&boss, sales / 3, 100 + day, |_| {}).await.unwrap();
+        store.receive_all(&boss, stock).await.unwrap();
+        for day in 0..days {
+            store.simulate(&boss, per_day, 100 + day, |_| {}).await.unwrap();
             clock.advance(86_400_000);
         }
+    });
+    StoreFx { store, rt }
+}
+
+/// A store with the demo catalog, stock, `sales` simulated sales over three days, one void and one return.
+pub fn store(dir: &Path, name: &str, sales: u64) -> StoreFx {
+    let fx = selling_store(dir, name, 5000, 3, sales / 3);
+    let StoreFx { store, rt } = fx;
+    rt.block_on(async {
+        let boss = store.first_manager().unwrap();
         let sales = store
             .read(|c| {
                 Ok(c.prepare("SELECT sale_id, till_id FROM sales ORDER BY seq LIMIT 2")?

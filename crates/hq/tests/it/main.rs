@@ -6,3 +6,4 @@ mod drill;
 mod export;
 mod fixture;
 mod ingest;
+mod replenish;

@@ -47,6 +47,7 @@ fn store_rules() -> BTreeMap<(&'static str, &'static str), Rule> {
         (("post", "/api/sales/{sale_id}/void"), Manager),
         (("post", "/api/sales/{sale_id}/returns"), Manager),
         (("get", "/api/tills"), Staff),
+        (("get", "/api/purchase-orders"), Manager),
         (("post", "/api/tills"), Staff),
         (("post", "/api/tills/{till_id}/close"), Staff),
         (("get", "/api/reports/end-of-day"), Manager),
@@ -183,6 +184,10 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
     for (retailer, name) in [("alpha", "Alpha One"), ("alpha", "Alpha Two"), ("beta", "Beta One")] {
         store_ids.insert(name, (retailer, store_at_hq(&hq, tmp.path(), retailer, name).await));
     }
+    // Forecasts and proposals for every store, so the proposal routes have rows to leak.
+    let h2 = hq.clone();
+    let run = tokio::task::spawn_blocking(move || h2.run_forecasts(&stockade_hq::replenish::RunParams::default(), &|_| {})).await.unwrap().unwrap();
+    assert!(run.series > 0, "{run:?}");
     let root = Principal::local_admin();
     let mut tokens: Vec<(&str, HqRole, Option<&str>, String)> = Vec::new();
     for (who, role, retailer) in [
@@ -207,10 +212,15 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
         ("/hq/api/v1/push", Guard::Store),
         ("/hq/api/v1/my/journal", Guard::Store),
         ("/hq/api/v1/my/catalog", Guard::Store),
+        ("/hq/api/v1/my/orders", Guard::Store),
+        ("/hq/api/v1/proposals", Guard::User),
+        ("/hq/api/v1/purchase-orders", Guard::User),
         ("/hq/api/v1/status", Guard::User),
         ("/hq/api/v1/reports/daily", Guard::User),
         ("/hq", Guard::User),
         ("/hq/report", Guard::User),
+        ("/hq/proposals", Guard::User),
+        ("/hq/proposals/approve", Guard::User),
         ("/hq/login", Guard::Public),
     ]);
     assert_eq!(ROUTES.len(), expected.len());
@@ -246,6 +256,8 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
                         assert_eq!(status, 401, "{who}: {method} {path}");
                     }
                 }
+                // A JSON body without the order's fields is refused before anything is decided.
+                Guard::User if !html && *method == "POST" => assert_eq!(status, 422, "{who}: {method} {path}: {body}"),
                 Guard::User => assert_eq!(status, 200, "{who}: {method} {path}: {body}"),
             }
             // What each role may see of the stores.
@@ -259,7 +271,7 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
             };
             for (name, (_, id)) in &store_ids {
                 let shows = body.contains(name) || body.contains(id.as_str());
-                let sales_only = path.contains("report");
+                let sales_only = path.contains("report") || *path == "/hq/api/v1/proposals";
                 if !visible.contains(name) {
                     assert!(!shows, "{who}: {method} {path} shows {name}: {body}");
                 } else if guard == &Guard::User && sales_only && role != Some(HqRole::Analyst) {
@@ -281,4 +293,24 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
     assert_eq!(r.status(), 403);
     let denied = hq.audit_query(&stockade_hq::audit::AuditFilter { kind: Some("denied".into()), ..Default::default() }).unwrap();
     assert!(denied.iter().any(|d| d.user_name == "beta owner" && d.retailer_id == "alpha"), "{denied:?}");
+
+    // Approving alpha's proposals into a purchase order: alpha's owner or an admin; not the
+    // analyst (alpha shares no store-level data), beta's owner or the auditor.
+    let alpha_one = &store_ids["Alpha One"].1;
+    for (who, _, _, token) in &tokens {
+        let r = client
+            .post(format!("{base}/hq/api/v1/purchase-orders"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"retailer_id": "alpha", "store_id": alpha_one}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        match *who {
+            // The first allowed caller gets the order; the second finds nothing left to approve.
+            "admin" | "alpha owner" => assert!(status == 201 || body.contains("nothing_to_approve"), "{who}: {status} {body}"),
+            _ => assert_eq!(status, 403, "{who}: {body}"),
+        }
+    }
 }
