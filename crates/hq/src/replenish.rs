@@ -129,6 +129,87 @@ fn plan(history: &[f64], p: &RunParams, on_hand: i64, in_transit: i64, pack: u32
     (classify(history), cover(&daily, &policy), daily, level, units)
 }
 
+/// What a run reads for one store: products (id, sku), daily sales in the window (product, day,
+/// units), stock on hand and units in transit by product.
+type StoreData = (Vec<crate::db::Row>, Vec<crate::db::Row>, Vec<crate::db::Row>, HashMap<String, i64>);
+
+/// One store ready to forecast: its key, daily units sold by product over the window (oldest
+/// first), products, stock and units in transit.
+type StoreSeries = (Vec<Val>, HashMap<String, Vec<f64>>, Vec<crate::db::Row>, Vec<crate::db::Row>, HashMap<String, i64>);
+
+fn read_store(tx: &mut dyn Tx, key: &[Val], first: &str, last: &str) -> Result<StoreData, HqError> {
+    let products = tx.query("SELECT product_id, sku FROM products WHERE retailer_id = $1 AND store_id = $2", key)?;
+    let sales = tx.query(
+        "SELECT product_id, day, units_sold FROM daily_sales WHERE retailer_id = $1 AND store_id = $2 AND day >= $3 AND day <= $4",
+        &[key[0].clone(), key[1].clone(), first.into(), last.into()],
+    )?;
+    let stock = tx.query("SELECT product_id, on_hand FROM stock WHERE retailer_id = $1 AND store_id = $2", key)?;
+    let transit = in_transit(tx, &key[0].show(), &key[1].show())?;
+    Ok((products, sales, stock, transit))
+}
+
+/// Forecasts, across all cores, every product of one store with sales in the window, stock or
+/// an order in transit.
+fn plan_store(
+    p: &RunParams,
+    history: &HashMap<String, Vec<f64>>,
+    data: (&[crate::db::Row], &[crate::db::Row], &HashMap<String, i64>),
+    done: &std::sync::atomic::AtomicU64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<Row> {
+    let (products, stock, transit) = data;
+    let on_hand: HashMap<String, i64> = stock.iter().map(|r| (r[0].show(), r[1].i().unwrap_or(0))).collect();
+    let skus: HashMap<String, String> = products.iter().map(|r| (r[0].show(), r[1].show())).collect();
+    let series: Vec<&String> = skus
+        .keys()
+        .filter(|pid| history.contains_key(*pid) || on_hand.get(*pid).is_some_and(|v| *v > 0) || transit.get(*pid).is_some_and(|v| *v > 0))
+        .collect();
+    series
+        .par_iter()
+        .map(|pid| {
+            let full = history.get(*pid).map(Vec::as_slice).unwrap_or(&[]);
+            let since_first_sale = full.iter().position(|v| *v > 0.0).map(|i| &full[i..]).unwrap_or(&[]);
+            let (oh, it) = (on_hand.get(*pid).copied().unwrap_or(0), transit.get(*pid).copied().unwrap_or(0));
+            let pack = skus.get(*pid).and_then(|sku| p.packs.get(sku)).copied().unwrap_or(1).max(1);
+            let (class, cover, daily, level, units) = plan(since_first_sale, p, oh, it, pack);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n.is_multiple_of(1000) {
+                progress(n);
+            }
+            Row { product_id: (*pid).clone(), class: class_name(class), daily, cover, level, on_hand: oh, in_transit: it, pack, units }
+        })
+        .collect()
+}
+
+/// Replaces one store's forecasts with `rows`. Approved proposals live on in their purchase
+/// order, now counted as in transit.
+fn store_rows(tx: &mut dyn Tx, key: &[Val], run: &str, rows: &[Row]) -> Result<(), HqError> {
+    tx.exec("DELETE FROM forecasts WHERE retailer_id = $1 AND store_id = $2", key)?;
+    for row in rows {
+        let daily = row.daily.iter().map(|v| milli(*v).to_string()).collect::<Vec<_>>().join(",");
+        tx.exec(
+            "INSERT INTO forecasts (retailer_id, store_id, product_id, run_id, class, daily_milli, cover_milli, order_up_to, on_hand,
+                in_transit, pack, units, status, po_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '')",
+            &[
+                key[0].clone(),
+                key[1].clone(),
+                row.product_id.as_str().into(),
+                run.into(),
+                row.class.into(),
+                daily.into(),
+                milli(row.cover).into(),
+                row.level.into(),
+                row.on_hand.into(),
+                row.in_transit.into(),
+                i64::from(row.pack).into(),
+                row.units.into(),
+                if row.units > 0 { "open" } else { "none" }.into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 impl Hq {
     /// Forecasts every store × product with sales in the window (or stock, or an order in
     /// transit) and replaces the stored forecasts and proposals, store by store; proposals
@@ -164,80 +245,40 @@ impl Hq {
         let mut summary =
             RunSummary { run_id: run_id.clone(), as_of: as_of.clone(), stores: stores.len(), series: 0, proposals: 0, units_proposed: 0, millis: 0 };
         let done = std::sync::atomic::AtomicU64::new(0);
-        for s in &stores {
-            let (r, sid) = (s[0].show(), s[1].show());
-            let key = [Val::T(r.clone()), Val::T(sid.clone())];
-            let (products, sales, stock, transit) = self.db.snapshot(|tx| {
-                let products = tx.query("SELECT product_id, sku FROM products WHERE retailer_id = $1 AND store_id = $2", &key)?;
-                let sales = tx.query(
-                    "SELECT product_id, day, units_sold FROM daily_sales WHERE retailer_id = $1 AND store_id = $2 AND day >= $3 AND day <= $4",
-                    &[key[0].clone(), key[1].clone(), first.as_str().into(), last.as_str().into()],
-                )?;
-                let stock = tx.query("SELECT product_id, on_hand FROM stock WHERE retailer_id = $1 AND store_id = $2", &key)?;
-                let transit = in_transit(tx, &r, &sid)?;
-                Ok::<_, HqError>((products, sales, stock, transit))
-            })?;
-            let mut history: HashMap<String, Vec<f64>> = HashMap::new();
-            for row in &sales {
-                let Some(day) = row[1].t().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) else { continue };
-                let i = (day - start).num_days();
-                if (0..p.history_days as i64).contains(&i) {
-                    history.entry(row[0].show()).or_insert_with(|| vec![0.0; p.history_days])[i as usize] += row[2].i().unwrap_or(0).max(0) as f64;
-                }
-            }
-            let on_hand: HashMap<String, i64> = stock.iter().map(|r| (r[0].show(), r[1].i().unwrap_or(0))).collect();
-            let skus: HashMap<String, String> = products.iter().map(|r| (r[0].show(), r[1].show())).collect();
-            let series: Vec<&String> = skus
-                .keys()
-                .filter(|pid| history.contains_key(*pid) || on_hand.get(*pid).is_some_and(|v| *v > 0) || transit.get(*pid).is_some_and(|v| *v > 0))
-                .collect();
-            let rows: Vec<Row> = series
-                .par_iter()
-                .map(|pid| {
-                    let full = history.get(*pid).map(Vec::as_slice).unwrap_or(&[]);
-                    let since_first_sale = full.iter().position(|v| *v > 0.0).map(|i| &full[i..]).unwrap_or(&[]);
-                    let (oh, it) = (on_hand.get(*pid).copied().unwrap_or(0), transit.get(*pid).copied().unwrap_or(0));
-                    let pack = skus.get(*pid).and_then(|sku| p.packs.get(sku)).copied().unwrap_or(1).max(1);
-                    let (class, cover, daily, level, units) = plan(since_first_sale, p, oh, it, pack);
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if n.is_multiple_of(1000) {
-                        progress(n);
+        // Day → index in the window, built once: the sales rows name their day as text.
+        let window: HashMap<String, usize> = (0..p.history_days).map(|i| ((start + chrono::Days::new(i as u64)).format("%Y-%m-%d").to_string(), i)).collect();
+        // One thread reads the next store while this one forecasts and stores the current one.
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<StoreSeries>(1);
+            let window = &window;
+            let reader = scope.spawn(move || {
+                for s in &stores {
+                    let key = vec![Val::T(s[0].show()), Val::T(s[1].show())];
+                    let (products, sales, stock, transit) = self.db.snapshot(|tx| read_store(tx, &key, &first, &last))?;
+                    let mut history: HashMap<String, Vec<f64>> = HashMap::new();
+                    for row in &sales {
+                        let Some(&i) = row[1].t().and_then(|d| window.get(d)) else { continue };
+                        history.entry(row[0].show()).or_insert_with(|| vec![0.0; p.history_days])[i] += row[2].i().unwrap_or(0).max(0) as f64;
                     }
-                    Row { product_id: (*pid).clone(), class: class_name(class), daily, cover, level, on_hand: oh, in_transit: it, pack, units }
-                })
-                .collect();
-            summary.series += rows.len() as u64;
-            summary.proposals += rows.iter().filter(|r| r.units > 0).count() as u64;
-            summary.units_proposed += rows.iter().map(|r| r.units).sum::<i64>();
-            let run = run_id.as_str();
-            self.db.tx(|tx| {
-                // Approved proposals live on in their purchase order, now counted as in transit.
-                tx.exec("DELETE FROM forecasts WHERE retailer_id = $1 AND store_id = $2", &key)?;
-                for row in &rows {
-                    let daily = row.daily.iter().map(|v| milli(*v).to_string()).collect::<Vec<_>>().join(",");
-                    tx.exec(
-                        "INSERT INTO forecasts (retailer_id, store_id, product_id, run_id, class, daily_milli, cover_milli, order_up_to, on_hand,
-                            in_transit, pack, units, status, po_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '')",
-                        &[
-                            key[0].clone(),
-                            key[1].clone(),
-                            row.product_id.as_str().into(),
-                            run.into(),
-                            row.class.into(),
-                            daily.into(),
-                            milli(row.cover).into(),
-                            row.level.into(),
-                            row.on_hand.into(),
-                            row.in_transit.into(),
-                            i64::from(row.pack).into(),
-                            row.units.into(),
-                            if row.units > 0 { "open" } else { "none" }.into(),
-                        ],
-                    )?;
+                    if send.send((key, history, products, stock, transit)).is_err() {
+                        break; // the writer stopped on an error of its own
+                    }
                 }
                 Ok::<_, HqError>(())
-            })?;
-        }
+            });
+            let written = (|| {
+                for (key, history, products, stock, transit) in receive {
+                    let rows = plan_store(p, &history, (&products, &stock, &transit), &done, progress);
+                    summary.series += rows.len() as u64;
+                    summary.proposals += rows.iter().filter(|r| r.units > 0).count() as u64;
+                    summary.units_proposed += rows.iter().map(|r| r.units).sum::<i64>();
+                    self.db.tx(|tx| store_rows(tx, &key, &run_id, &rows))?;
+                }
+                Ok::<_, HqError>(())
+            })();
+            let read = reader.join().map_err(|_| HqError::Io("the forecast reader thread failed".into()))?;
+            written.and(read)
+        })?;
         progress(done.load(std::sync::atomic::Ordering::Relaxed));
         summary.millis = started.elapsed().as_millis() as u64;
         let params = serde_json::to_string(p).unwrap_or_default();
