@@ -304,7 +304,12 @@ impl Hq {
     /// rows with nothing to order and those already approved.
     pub fn proposals_for(&self, p: &Principal, retailer: Option<&str>, open_only: bool) -> Result<Vec<ProposalRow>, HqError> {
         let scope = self.require(p, &Action::ReadSales { retailer })?;
-        let r = retailer.unwrap_or("");
+        // The query itself is scoped: an owner's rows are the only ones read for an owner.
+        let r = match (&scope, retailer) {
+            (_, Some(r)) => r,
+            (Scope::Retailer(own), None) => own.as_str(),
+            (_, None) => "",
+        };
         let rows = self.db.snapshot(|tx| {
             tx.query(
                 "SELECT f.run_id, f.retailer_id, f.store_id, h.name, f.product_id, COALESCE(pr.sku, ''), COALESCE(pr.name, ''), f.class,

@@ -64,6 +64,13 @@ fn sales_become_proposals_an_approved_order_reaches_the_store_and_is_in_transit_
         // retailer; auditors change nothing. Refusals write nothing to HQ's journal.
         let size = hq_journal_size(&hq);
         assert!(hq.proposals_for(&analyst, None, true).unwrap().is_empty(), "{}: no agreement, no store-level rows", b.name);
+        // An owner's read is scoped to its retailer in the query itself, and audited so.
+        assert!(hq.proposals_for(&beta_owner, None, false).unwrap().is_empty(), "{}: another retailer's owner reads nothing", b.name);
+        assert!(matches!(hq.proposals_for(&beta_owner, Some("acme"), false), Err(HqError::Forbidden(_))), "{}", b.name);
+        assert_eq!(hq.proposals_for(&acme_owner, None, false).unwrap(), rows, "{}: the owner reads its own rows", b.name);
+        let owner_reads =
+            hq.audit_query(&AuditFilter { user: Some(acme_owner.user_id.clone()), kind: Some("read_forecasts".into()), ..Default::default() }).unwrap();
+        assert_eq!(owner_reads.iter().map(|r| (r.retailer_id.as_str(), r.rows)).collect::<Vec<_>>(), [("acme", rows.len() as u64)], "{}", b.name);
         assert!(matches!(hq.approve(&analyst, "acme", &store_id, &[]), Err(HqError::Forbidden(_))), "{}", b.name);
         assert!(matches!(hq.approve(&beta_owner, "acme", &store_id, &[]), Err(HqError::Forbidden(_))), "{}", b.name);
         assert!(matches!(hq.approve(&auditor, "acme", &store_id, &[]), Err(HqError::Forbidden(_))), "{}", b.name);
