@@ -29,21 +29,10 @@ pub fn series(seed: u64, index: u64, days: usize, out: &mut Vec<f64>) {
     out.clear();
     for d in 0..days {
         let weekend = d % 7 >= 5;
-        let v = if fast {
-            let size = mean_size * if weekend { 1.5 } else { 1.0 };
-            if r.unit() < p {
-                1.0 + (-(r.unit().max(1e-12)).ln() * (size - 1.0)).floor()
-            } else {
-                0.0
-            }
-        } else {
-            let busy = if weekend { 1.3 } else { 0.9 };
-            if r.unit() < (p * busy).min(0.95) {
-                1.0 + (-(r.unit().max(1e-12)).ln() * (mean_size - 1.0)).floor()
-            } else {
-                0.0
-            }
-        };
+        // This day's chance of a sale and mean size: fast movers sell bigger at the weekend,
+        // slow series sell more often.
+        let (chance, size) = if fast { (p, mean_size * if weekend { 1.5 } else { 1.0 }) } else { ((p * if weekend { 1.3 } else { 0.9 }).min(0.95), mean_size) };
+        let v = if r.unit() < chance { 1.0 + (-(r.unit().max(1e-12)).ln() * (size - 1.0)).floor() } else { 0.0 };
         out.push(v);
     }
 }

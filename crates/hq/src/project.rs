@@ -190,7 +190,7 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
             )?;
         }
         Event::StockReceived { document, lines, .. } => {
-            po_event(tx, ctx, document, "received", env.seq)?;
+            po_received(tx, ctx, document, env.seq)?;
             let day = ctx.day(env.seq, env.at_ms)?;
             for l in lines {
                 move_stock(tx, ctx, &day, &l.product_id, l.quantity)?;
@@ -269,23 +269,28 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
         // Orders reach HQ's figures through the sale recorded at hand-over; reservations are
         // the store's business.
         Event::OrderPlaced { .. } | Event::OrderStatusChanged { .. } | Event::OrderCompleted { .. } => {}
-        Event::HqPurchaseOrderApplied { po_id, .. } => po_event(tx, ctx, po_id, "applied", env.seq)?,
-        Event::StaffAdded { .. } | Event::StaffDisabled { .. } | Event::TillOpened { .. } | Event::TillClosed { .. } | Event::HqCatalogApplied { .. } => {}
+        // HQ issued the order itself; what it follows is the receipt.
+        Event::StaffAdded { .. }
+        | Event::StaffDisabled { .. }
+        | Event::TillOpened { .. }
+        | Event::TillClosed { .. }
+        | Event::HqCatalogApplied { .. }
+        | Event::HqPurchaseOrderApplied { .. } => {}
     }
     Ok(())
 }
 
-/// Records that a store applied or received purchase order `po_id` (the first time only; any
-/// receipt document that looks like an order id is recorded, known to HQ or not, so replay
-/// order does not matter).
-fn po_event(tx: &mut dyn Tx, ctx: &StoreCtx, po_id: &str, kind: &str, seq: u64) -> Result<(), HqError> {
+/// Records that a store received purchase order `po_id` (the first receipt only; any receipt
+/// document that looks like an order id is recorded, known to HQ or not, so replay order does
+/// not matter).
+fn po_received(tx: &mut dyn Tx, ctx: &StoreCtx, po_id: &str, seq: u64) -> Result<(), HqError> {
     if !po_id.starts_with("PO-") {
         return Ok(());
     }
     let [r, s] = ctx.key();
     tx.exec(
         "INSERT INTO po_events (retailer_id, store_id, po_id, kind, seq) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (retailer_id, store_id, po_id, kind) DO NOTHING",
-        &[r, s, po_id.into(), kind.into(), seq.into()],
+        &[r, s, po_id.into(), "received".into(), seq.into()],
     )?;
     Ok(())
 }

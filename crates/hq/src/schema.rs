@@ -188,7 +188,7 @@ CREATE TABLE IF NOT EXISTS audit_head (
     signature BYTES NOT NULL
 );
 -- Purchase orders approved at HQ (from HQ's journal), and what the stores' journals say of
--- them: 'applied' (the store has it) and 'received' (stock received with its id as document).
+-- them: kind 'received' (stock received with the order's id as the receipt's document).
 CREATE TABLE IF NOT EXISTS purchase_orders (
     retailer_id TEXT NOT NULL,
     store_id TEXT NOT NULL,
