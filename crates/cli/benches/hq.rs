@@ -53,7 +53,7 @@ fn journal(dir: &std::path::Path, n: u64) -> (Vec<(u64, Vec<u8>)>, ed25519_dalek
             *sale_no = seq;
             *idempotency_key = None;
         }
-        let e = StoredEntry::seal(&env, prev);
+        let e = StoredEntry::seal(&env, prev).unwrap();
         prev = e.hash;
         entries.push((seq, e.bytes));
     }

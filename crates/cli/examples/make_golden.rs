@@ -155,7 +155,7 @@ fn pull_from_hq(hq: &Hq, fx: &Fx) -> Result<(u64, u64)> {
         let p = publication(p)?;
         let (hq_id, env) = verify_publication(&hq_key, Addressee::Retailer(RETAILER), last, &p).map_err(anyhow::Error::msg)?;
         let stockade_journal::hq_event::HqEvent::CatalogPublished { retailer_seq, products, .. } = env.event else { bail!("not a catalog publication") };
-        fx.run(fx.store.apply_hq_catalog(hq_id, p.hq_seq, retailer_seq, products))?;
+        fx.run(fx.store.apply_hq_catalog(hq_id, p.hq_seq, retailer_seq, products.into_iter().map(Into::into).collect()))?;
         catalogs += 1;
     }
     loop {

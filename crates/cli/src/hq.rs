@@ -78,6 +78,20 @@ pub enum HqCmd {
         #[command(flatten)]
         at: Where,
     },
+    /// Bring the database to this release's schema (a checked backup is written first into
+    /// HQDIR/backups) and project what an older release left out. `serve` does the same at start.
+    Migrate {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Rebuild stores' derived rows from the entries HQ holds: by default the stores with
+    /// entries left out of HQ's figures that this release can now apply; `--all` for every store.
+    Reproject {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        all: bool,
+    },
     /// Write a self-verifying backup of HQ's own journal (retailers, stores, keys), and with
     /// --store, of that store's journal as HQ holds it.
     Backup {
@@ -346,6 +360,38 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let hq = open(&at)?;
             let v = serde_json::json!({ "hq_id": hq.hq_id(), "stores": hq.status()?, "alerts": hq.alerts(20)? });
             println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        HqCmd::Migrate { at } => {
+            let db = connect(&at)?;
+            let r = stockade_hq::migrate::migrate(&at.data, &db, stockade_hq::system_clock()()).context("migration failed")?;
+            if r.applied.is_empty() {
+                println!("schema version {}: up to date, nothing to do", r.to_version);
+            } else {
+                if let Some(b) = &r.backup {
+                    println!("backup written and checked: {}", b.display());
+                }
+                for (v, name) in &r.applied {
+                    println!("applied migration {v} ({name})");
+                }
+                println!("schema version {} → {}", r.from_version, r.to_version);
+            }
+            for s in &r.reprojected {
+                println!("store {s}: derived rows rebuilt from its entries");
+            }
+            Ok(0)
+        }
+        HqCmd::Reproject { at, all } => {
+            let hq = open(&at)?;
+            let stores = stockade_hq::migrate::reproject(hq.db(), &[], all)?;
+            println!("{} stores reprojected", stores.len());
+            for s in &stores {
+                println!("  store {s}");
+            }
+            let left: i64 = hq.db().tx(|tx| tx.one("SELECT COUNT(*) FROM unprojected", &[]))?.and_then(|r| r[0].i()).unwrap_or(0);
+            if left > 0 {
+                println!("{left} entries are still left out of HQ's figures (see `stockade hq status`)");
+            }
             Ok(0)
         }
         HqCmd::Verify { at } => {

@@ -299,6 +299,17 @@ enum StoreCmd {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Bring the database to this release's schema (a checked backup is written first into
+    /// DIR/backups). `serve` does the same at start; this says what it did. Stop `serve` first.
+    Migrate {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Replay the journal into fresh projection tables, in place. Stop `serve` first.
+    RebuildProjections {
+        #[arg(long)]
+        data: PathBuf,
+    },
     /// Import a catalog CSV. Nothing is imported if any row is bad, unless --skip-invalid.
     ImportProducts {
         #[arg(long)]
@@ -565,6 +576,35 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             }
             Err(Err(e)) => Err(e).context("verification could not run"),
         },
+        StoreCmd::Migrate { data } => {
+            let r = stockade_store::migrate::migrate_dir(&data, now_ms()).context("migration failed")?;
+            if r.applied.is_empty() {
+                println!("schema version {}: up to date, nothing to do", r.to_version);
+            } else {
+                if let Some(b) = &r.backup {
+                    println!("backup written and checked: {}", b.display());
+                }
+                for (v, name) in &r.applied {
+                    println!("applied migration {v} ({name})");
+                }
+                println!("schema version {} → {}", r.from_version, r.to_version);
+            }
+            if r.reprojected {
+                println!("projections held values out of range: rebuilt from the journal");
+            }
+            for f in &r.faults {
+                println!("left out of the store's figures: {f}");
+            }
+            Ok(0)
+        }
+        StoreCmd::RebuildProjections { data } => {
+            let faults = stockade_store::migrate::rebuild_projections(&data, now_ms()).context("rebuilding projections failed")?;
+            println!("projections rebuilt from the journal");
+            for f in &faults {
+                println!("left out of the store's figures: {f}");
+            }
+            Ok(if faults.is_empty() { 0 } else { 1 })
+        }
         StoreCmd::Status { data } => {
             let store = open(&data)?;
             let s = store.read(|c| stockade_store::queries::status(c, &store))?;
@@ -738,4 +778,9 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// Now, from the clock the binary uses (tests may set `STOCKADE_CLOCK_FILE`).
+fn now_ms() -> i64 {
+    stockade_store::clock::from_env().now_ms()
 }

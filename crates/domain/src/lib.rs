@@ -2,6 +2,7 @@
 //!
 //! Invariant: this crate does no I/O, spawns nothing and reads no clock. Dates come in as arguments.
 
+pub mod bounds;
 pub mod catalog;
 pub mod compliance;
 pub mod inventory;
@@ -10,6 +11,8 @@ pub mod orders;
 pub mod pricing;
 pub mod quantity;
 pub mod rules;
+
+pub use bounds::MAX_TOTAL;
 
 /// The shop-local calendar date (YYYY-MM-DD) of a UTC instant: per-day limits, end of day and
 /// daily reports all count days in the shop's own zone. Pure: the instant is passed in.

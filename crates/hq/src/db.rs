@@ -132,6 +132,23 @@ impl Db {
         c.set_prepared_statement_cache_capacity(128);
         Ok(Db::Sqlite(Mutex::new(c)))
     }
+    /// A SQLite file opened read-only (checking a backup).
+    pub fn open_sqlite_read_only(path: &std::path::Path) -> Result<Db, DbError> {
+        let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        Ok(Db::Sqlite(Mutex::new(c)))
+    }
+    /// Writes a consistent copy of a SQLite database to `path` (`VACUUM INTO`); an error on
+    /// PostgreSQL, whose server is backed up by its operator.
+    pub fn sqlite_copy_to(&self, path: &std::path::Path) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(m) => {
+                let conn = m.lock().map_err(|_| DbError("database lock poisoned".into()))?;
+                conn.execute("VACUUM INTO ?1", [path.to_string_lossy()])?;
+                Ok(())
+            }
+            Db::Postgres(_) => Err(DbError("a PostgreSQL database is copied with the server's own tools".into())),
+        }
+    }
     pub fn memory() -> Result<Db, DbError> {
         let c = rusqlite::Connection::open_in_memory()?;
         c.set_prepared_statement_cache_capacity(128);

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod db;
 pub mod export;
+pub mod migrate;
 pub mod project;
 pub mod rebuild;
 pub mod replenish;
@@ -26,7 +27,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use stockade_journal::hq_event::{HqEnvelope, HqEvent};
-use stockade_journal::{chain_hash, ChainVerifier, Checkpoint, Hash, SignedCheckpoint, StoredEntry, FORMAT_VERSION, GENESIS};
+use stockade_journal::{chain_hash, ChainVerifier, Checkpoint, Hash, SignedCheckpoint, FORMAT_VERSION, GENESIS};
 
 pub const KEY_FILE: &str = "hq.key";
 pub const DB_FILE: &str = "hq.db";
@@ -56,6 +57,13 @@ pub enum HqError {
     Forbidden(&'static str),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A store entry HQ keeps but cannot apply to its figures (a kind written by a newer
+    /// release, or a total that would leave its range): recorded in `unprojected` and alerted.
+    #[error("store {store_id} entry {seq} ({kind}) is not in HQ's figures: {reason}")]
+    Unprojectable { store_id: String, seq: u64, kind: String, reason: String },
+    /// The database was written by a newer release.
+    #[error("the HQ database has schema version {found} but this release of stockade knows versions up to {known}: run the newer release (or restore a backup made before the upgrade)")]
+    SchemaTooNew { found: i64, known: i64 },
     #[error("database: {0}")]
     Db(#[from] DbError),
     #[error("{0}")]
@@ -84,6 +92,8 @@ pub struct Hq {
     key: SigningKey,
     hq_id: String,
     now: NowMs,
+    /// Kinds treated as unknown (see [`Hq::as_release_without`]); empty in production.
+    unknown_kinds: Vec<String>,
 }
 
 /// What a store learns when it enrols.
@@ -165,7 +175,7 @@ impl Hq {
         let key = SigningKey::from_bytes(&seed);
         stockade_journal::keyfile::write(&dir.join(KEY_FILE), &key).map_err(|e| HqError::Io(e.to_string()))?;
         let hq_id = uuid::Uuid::new_v4().to_string();
-        let hq = Hq { db, key, hq_id: hq_id.clone(), now };
+        let hq = Hq { db, key, hq_id: hq_id.clone(), now, unknown_kinds: vec![] };
         let public_key = hq.public_key_hex();
         hq.append_hq("system", vec![HqEvent::HqInitialized { hq_id, name: name.trim().to_string(), public_key }])?;
         Ok(hq)
@@ -174,7 +184,8 @@ impl Hq {
     /// Opens HQ; refuses when the key does not match the database's HQ.
     pub fn open(dir: &Path, db: Db, now: NowMs) -> Result<Hq, HqError> {
         let key = stockade_journal::keyfile::read(&dir.join(KEY_FILE)).map_err(|e| HqError::Io(e.to_string()))?;
-        create_schema(&db)?;
+        // A database written by a newer release is refused; an older one is backed up and migrated.
+        migrate::migrate(dir, &db, now())?;
         let first = db.tx(|tx| tx.one("SELECT bytes FROM hq_journal WHERE seq = 1", &[]))?;
         let env = first
             .and_then(|r| r[0].b().map(HqEnvelope::decode))
@@ -186,7 +197,20 @@ impl Hq {
         if public_key != hex::encode(key.verifying_key().to_bytes()) {
             return Err(HqError::Io(format!("{} is not the key of this HQ's database", dir.join(KEY_FILE).display())));
         }
-        Ok(Hq { db, key, hq_id, now })
+        Ok(Hq { db, key, hq_id, now, unknown_kinds: vec![] })
+    }
+
+    /// This HQ as an older release that does not know `kinds` (store event kinds): their
+    /// entries are stored, verified and co-signed but left out of HQ's figures, as a release
+    /// that predates them would. For rollout tests; [`Hq::reproject`] after reopening
+    /// normally stands for the upgrade.
+    pub fn as_release_without(mut self, kinds: &[&str]) -> Hq {
+        self.unknown_kinds = kinds.iter().map(|k| k.to_string()).collect();
+        self
+    }
+
+    pub(crate) fn unknown_kinds(&self) -> &[String] {
+        &self.unknown_kinds
     }
 
     pub fn db(&self) -> &Db {
@@ -225,7 +249,7 @@ impl Hq {
             for event in events {
                 seq += 1;
                 let env = HqEnvelope { v: FORMAT_VERSION, hq: self.hq_id.clone(), seq, at_ms, actor: actor.to_string(), event };
-                let bytes = env.encode();
+                let bytes = env.encode().map_err(|e| HqError::Io(e.to_string()))?;
                 head = chain_hash(&head, &bytes);
                 tx.exec(
                     "INSERT INTO hq_journal (seq, at_ms, kind, bytes, hash) VALUES ($1, $2, $3, $4, $5)",
@@ -435,19 +459,16 @@ impl Hq {
             let prev = if first <= 1 { GENESIS } else { stored_hash(tx, &retailer_id, store_id, first - 1)? };
             let mut chain = ChainVerifier::resume(store_id, first - 1, prev);
             let mut ctx = StoreCtx::load(tx, &retailer_id, store_id)?;
+            ctx.unknown_kinds = self.unknown_kinds.clone();
             let mut appended = 0u64;
+            let mut fresh = Vec::new();
             for (seq, bytes) in entries {
-                let env = match stockade_journal::Envelope::decode(bytes) {
-                    Ok(env) => env,
-                    Err(e) => return Ok(Err(("bad_batch", format!("entry {seq} is unreadable: {e}")))),
+                // Stored and hashed as received: never re-encoded (a newer release's entry,
+                // or one of a kind this release does not know, keeps its exact bytes).
+                let (e, env) = match chain.push_bytes(*seq, bytes) {
+                    Ok(x) => x,
+                    Err(err) => return Ok(Err(("bad_batch", err.to_string()))),
                 };
-                let e = StoredEntry::seal(&env, chain.head());
-                if e.bytes != *bytes {
-                    return Ok(Err(("bad_batch", format!("entry {seq} is not in canonical form"))));
-                }
-                if let Err(err) = chain.push(&e) {
-                    return Ok(Err(("bad_batch", err.to_string())));
-                }
                 if *seq <= size {
                     if stored_hash(tx, &retailer_id, store_id, *seq)? != e.hash {
                         return Ok(Err(("fork", format!("entry {seq} differs from the entry HQ acknowledged: a forked history"))));
@@ -462,12 +483,19 @@ impl Hq {
                         (*seq).into(),
                         env.at_ms.into(),
                         e.kind.as_str().into(),
-                        Val::B(e.bytes.clone()),
+                        Val::B(e.bytes),
                         Val::B(e.hash.to_vec()),
                     ],
                 )?;
-                project::apply_store(tx, &mut ctx, &env)?;
+                fresh.push(env);
                 appended += 1;
+            }
+            let left_out = project::apply_store_entries(tx, &mut ctx, &fresh.iter().collect::<Vec<_>>())?;
+            if let Some(last) = left_out.last() {
+                tx.exec(
+                    "UPDATE contact SET attention = $1 WHERE retailer_id = $2 AND store_id = $3",
+                    &[last.to_string().into(), (&retailer_id).into(), store_id.into()],
+                )?;
             }
             let cp_head = if entries.is_empty() {
                 if checkpoint.size > size {
@@ -603,7 +631,7 @@ impl Hq {
                 .unwrap_or(0) as u64
                 + 1)
         })?;
-        self.append_hq("operator", vec![HqEvent::CatalogPublished { retailer_id: retailer_id.into(), retailer_seq: next, products }])?;
+        self.append_hq("operator", vec![HqEvent::CatalogPublished { retailer_id: retailer_id.into(), retailer_seq: next, products: products.into_iter().map(Into::into).collect() }])?;
         Ok(next)
     }
 
@@ -824,10 +852,9 @@ impl Hq {
     }
 }
 
+/// The newest schema in a new, empty database.
 pub(crate) fn create_schema(db: &Db) -> Result<(), HqError> {
-    let ddl = db.ddl(schema::SCHEMA);
-    db.tx(|tx| tx.batch(&ddl))?;
-    Ok(())
+    migrate::create_fresh(db)
 }
 
 pub(crate) fn head_in(tx: &mut dyn Tx, retailer_id: &str, store_id: &str) -> Result<(u64, Hash), HqError> {

@@ -10,6 +10,13 @@ use stockade_journal::{Envelope, Event, Hash};
 /// Applies one entry of HQ's own journal (the registry).
 pub fn apply_hq(tx: &mut dyn Tx, env: &HqEnvelope) -> Result<(), HqError> {
     match &env.event {
+        HqEvent::Unknown(u) => {
+            return Err(HqError::Corrupt(format!(
+                "HQ journal entry {} is of kind {}, written by a newer release of stockade: run that release",
+                env.seq,
+                stockade_journal::describe_kind(&u.kind)
+            )))
+        }
         HqEvent::HqInitialized { .. } => {}
         HqEvent::RetailerAdded { retailer_id, name } => {
             tx.exec("INSERT INTO retailers (retailer_id, name) VALUES ($1, $2)", &[retailer_id.into(), name.into()])?;
@@ -75,10 +82,14 @@ pub fn apply_hq(tx: &mut dyn Tx, env: &HqEnvelope) -> Result<(), HqError> {
 }
 
 /// What ingest knows about the store whose entries it applies.
+#[derive(Clone)]
 pub struct StoreCtx {
     pub retailer_id: String,
     pub store_id: String,
     pub tz: Option<chrono_tz::Tz>,
+    /// Kinds this HQ treats as unknown although it could read them: how a test stands in for
+    /// an older release during a rollout (empty in production).
+    pub unknown_kinds: Vec<String>,
 }
 
 impl StoreCtx {
@@ -88,7 +99,10 @@ impl StoreCtx {
             Some(t) => Some(t.parse().map_err(|_| HqError::Corrupt(format!("store {store_id}: unknown time zone '{t}'")))?),
             None => None,
         };
-        Ok(StoreCtx { retailer_id: retailer_id.to_string(), store_id: store_id.to_string(), tz })
+        Ok(StoreCtx { retailer_id: retailer_id.to_string(), store_id: store_id.to_string(), tz, unknown_kinds: vec![] })
+    }
+    fn unprojectable(&self, env: &Envelope, reason: String) -> HqError {
+        HqError::Unprojectable { store_id: self.store_id.clone(), seq: env.seq, kind: env.event.kind().to_string(), reason }
     }
     fn key(&self) -> [Val; 2] {
         [Val::T(self.retailer_id.clone()), Val::T(self.store_id.clone())]
@@ -115,18 +129,47 @@ fn product_weight(tx: &mut dyn Tx, ctx: &StoreCtx, product_id: &str) -> Result<i
     Ok(row.and_then(|r| r[0].i()).unwrap_or(0))
 }
 
-fn move_stock(tx: &mut dyn Tx, ctx: &StoreCtx, day: &str, product_id: &str, delta: i64) -> Result<(), HqError> {
+/// Largest magnitude of any figure HQ adds up (see `stockade_domain::bounds`): inputs and
+/// stored totals within it can be summed without wrapping on either engine.
+const MAX: i64 = stockade_domain::MAX_TOTAL;
+
+/// `v` if it is within ±[`MAX`], else the entry is unprojectable.
+fn bounded(ctx: &StoreCtx, env: &Envelope, what: &str, v: Option<i64>) -> Result<i64, HqError> {
+    match v {
+        Some(v) if v.checked_abs().is_some_and(|a| a <= MAX) => Ok(v),
+        Some(v) => Err(ctx.unprojectable(env, format!("{what} {v} is out of range"))),
+        None => Err(ctx.unprojectable(env, format!("{what} overflows"))),
+    }
+}
+
+/// Sum of `vs`, bounded.
+fn sum(ctx: &StoreCtx, env: &Envelope, what: &str, vs: impl IntoIterator<Item = i64>) -> Result<i64, HqError> {
+    let mut total = 0i64;
+    for v in vs {
+        total = bounded(ctx, env, what, total.checked_add(bounded(ctx, env, what, Some(v))?))?;
+    }
+    Ok(total)
+}
+
+fn move_stock(tx: &mut dyn Tx, ctx: &StoreCtx, env: &Envelope, day: &str, product_id: &str, delta: i64) -> Result<(), HqError> {
+    let delta = bounded(ctx, env, "a stock change of", Some(delta))?;
     if delta == 0 {
         return Ok(());
     }
     let [r, s] = ctx.key();
+    // The WHERE keeps the total in range on both engines (SQLite would turn an overflowing
+    // sum into a float, PostgreSQL would fail the transaction): no row means out of range.
     let row = tx.one(
-        "INSERT INTO stock (retailer_id, store_id, product_id, on_hand) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (retailer_id, store_id, product_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand
-         RETURNING on_hand",
+        &format!(
+            "INSERT INTO stock (retailer_id, store_id, product_id, on_hand) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (retailer_id, store_id, product_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand
+             WHERE abs(stock.on_hand + excluded.on_hand) <= {MAX}
+             RETURNING on_hand"
+        ),
         &[r.clone(), s.clone(), product_id.into(), delta.into()],
     )?;
-    let on_hand = row.and_then(|r| r[0].i()).ok_or_else(|| HqError::Corrupt("stock upsert returned nothing".into()))?;
+    let on_hand =
+        row.and_then(|r| r[0].i()).ok_or_else(|| ctx.unprojectable(env, format!("stock of product '{product_id}' would leave the range ±{MAX}")))?;
     tx.exec(
         "INSERT INTO daily_stock (retailer_id, store_id, day, product_id, closing) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (retailer_id, store_id, day, product_id) DO UPDATE SET closing = excluded.closing",
@@ -136,27 +179,100 @@ fn move_stock(tx: &mut dyn Tx, ctx: &StoreCtx, day: &str, product_id: &str, delt
 }
 
 /// Adds to one day × product row of daily sales: (sold, returned, weight, net, tax, refund).
-fn add_sales(tx: &mut dyn Tx, ctx: &StoreCtx, day: &str, product_id: &str, d: [i64; 6]) -> Result<(), HqError> {
+fn add_sales(tx: &mut dyn Tx, ctx: &StoreCtx, env: &Envelope, day: &str, product_id: &str, d: [Option<i64>; 6]) -> Result<(), HqError> {
+    let mut v = [0i64; 6];
+    for (i, x) in d.into_iter().enumerate() {
+        v[i] = bounded(ctx, env, "a daily sales figure", x)?;
+    }
     let [r, s] = ctx.key();
-    tx.exec(
-        "INSERT INTO daily_sales (retailer_id, store_id, day, product_id, units_sold, units_returned, weight_mg, net_minor, tax_minor, refund_minor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (retailer_id, store_id, day, product_id) DO UPDATE SET
-            units_sold = daily_sales.units_sold + excluded.units_sold,
-            units_returned = daily_sales.units_returned + excluded.units_returned,
-            weight_mg = daily_sales.weight_mg + excluded.weight_mg,
-            net_minor = daily_sales.net_minor + excluded.net_minor,
-            tax_minor = daily_sales.tax_minor + excluded.tax_minor,
-            refund_minor = daily_sales.refund_minor + excluded.refund_minor",
-        &[r, s, day.into(), product_id.into(), d[0].into(), d[1].into(), d[2].into(), d[3].into(), d[4].into(), d[5].into()],
+    let n = tx.exec(
+        &format!(
+            "INSERT INTO daily_sales (retailer_id, store_id, day, product_id, units_sold, units_returned, weight_mg, net_minor, tax_minor, refund_minor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (retailer_id, store_id, day, product_id) DO UPDATE SET
+                units_sold = daily_sales.units_sold + excluded.units_sold,
+                units_returned = daily_sales.units_returned + excluded.units_returned,
+                weight_mg = daily_sales.weight_mg + excluded.weight_mg,
+                net_minor = daily_sales.net_minor + excluded.net_minor,
+                tax_minor = daily_sales.tax_minor + excluded.tax_minor,
+                refund_minor = daily_sales.refund_minor + excluded.refund_minor
+             WHERE abs(daily_sales.units_sold + excluded.units_sold) <= {MAX} AND abs(daily_sales.units_returned + excluded.units_returned) <= {MAX}
+                AND abs(daily_sales.weight_mg + excluded.weight_mg) <= {MAX} AND abs(daily_sales.net_minor + excluded.net_minor) <= {MAX}
+                AND abs(daily_sales.tax_minor + excluded.tax_minor) <= {MAX} AND abs(daily_sales.refund_minor + excluded.refund_minor) <= {MAX}"
+        ),
+        &[r, s, day.into(), product_id.into(), v[0].into(), v[1].into(), v[2].into(), v[3].into(), v[4].into(), v[5].into()],
     )?;
+    if n != 1 {
+        return Err(ctx.unprojectable(env, format!("daily sales of product '{product_id}' on {day} would leave the range ±{MAX}")));
+    }
     Ok(())
 }
 
-/// Applies one store journal entry to the derived tables.
-pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<(), HqError> {
+/// Applies a run of one store's entries (already stored). An entry that cannot be projected
+/// (a kind this release does not know, a figure out of range) is rolled back alone, recorded
+/// in `unprojected` with an alert naming it, and the entries after it are applied: one bad
+/// entry never stops a store's later ones. Returns the entries left out.
+pub fn apply_store_entries(tx: &mut dyn Tx, ctx: &mut StoreCtx, envs: &[&Envelope]) -> Result<Vec<HqError>, HqError> {
+    // The common case costs one savepoint per batch; only a batch holding a bad entry is
+    // redone entry by entry.
+    tx.exec("SAVEPOINT batch", &[])?;
+    let saved = ctx.clone();
+    let mut clean = true;
+    for env in envs {
+        match apply_store(tx, ctx, env) {
+            Ok(()) => {}
+            Err(HqError::Unprojectable { .. }) => {
+                clean = false;
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if clean {
+        tx.exec("RELEASE SAVEPOINT batch", &[])?;
+        return Ok(vec![]);
+    }
+    tx.exec("ROLLBACK TO SAVEPOINT batch", &[])?;
+    tx.exec("RELEASE SAVEPOINT batch", &[])?;
+    *ctx = saved;
+    let mut left_out = Vec::new();
+    for env in envs {
+        tx.exec("SAVEPOINT entry", &[])?;
+        let before = ctx.clone();
+        match apply_store(tx, ctx, env) {
+            Ok(()) => tx.exec("RELEASE SAVEPOINT entry", &[]).map(|_| ())?,
+            Err(e @ HqError::Unprojectable { .. }) => {
+                tx.exec("ROLLBACK TO SAVEPOINT entry", &[])?;
+                tx.exec("RELEASE SAVEPOINT entry", &[])?;
+                *ctx = before;
+                let HqError::Unprojectable { seq, kind, reason, .. } = &e else { unreachable!() };
+                let [r, s] = ctx.key();
+                tx.exec(
+                    "INSERT INTO unprojected (retailer_id, store_id, seq, kind, reason) VALUES ($1, $2, $3, $4, $5)",
+                    &[r.clone(), s.clone(), (*seq).into(), kind.into(), reason.into()],
+                )?;
+                tx.exec(
+                    "INSERT INTO alerts (at_ms, retailer_id, store_id, kind, message) VALUES ($1, $2, $3, $4, $5)",
+                    &[env.at_ms.into(), r, s, "unprojected".into(), e.to_string().into()],
+                )?;
+                left_out.push(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(left_out)
+}
+
+/// Applies one store journal entry to the derived tables (see [`apply_store_entries`]).
+fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<(), HqError> {
     let [r, s] = ctx.key();
+    if ctx.unknown_kinds.iter().any(|k| k == env.event.kind()) {
+        return Err(ctx.unprojectable(env, format!("unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ", stockade_journal::describe_kind(env.event.kind()))));
+    }
     match &env.event {
+        Event::Unknown(u) => {
+            return Err(ctx.unprojectable(env, format!("unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ", stockade_journal::describe_kind(&u.kind))));
+        }
         Event::StoreInitialized { name, jurisdiction, timezone, .. } => {
             ctx.tz = Some(timezone.parse().map_err(|_| HqError::Corrupt(format!("store {}: unknown time zone '{timezone}'", ctx.store_id)))?);
             tx.exec(
@@ -193,24 +309,26 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
             po_received(tx, ctx, document, env.seq)?;
             let day = ctx.day(env.seq, env.at_ms)?;
             for l in lines {
-                move_stock(tx, ctx, &day, &l.product_id, l.quantity)?;
+                move_stock(tx, ctx, env, &day, &l.product_id, l.quantity)?;
             }
         }
         Event::StockAdjusted { product_id, changes, .. } => {
             let day = ctx.day(env.seq, env.at_ms)?;
-            move_stock(tx, ctx, &day, product_id, changes.iter().map(|c| c.quantity).sum())?;
+            let delta = sum(ctx, env, "an adjustment", changes.iter().map(|c| c.quantity))?;
+            move_stock(tx, ctx, env, &day, product_id, delta)?;
         }
         Event::StockCounted { lines, .. } => {
             let day = ctx.day(env.seq, env.at_ms)?;
             for l in lines {
-                move_stock(tx, ctx, &day, &l.product_id, l.changes.iter().map(|c| c.quantity).sum())?;
+                let delta = sum(ctx, env, "a count", l.changes.iter().map(|c| c.quantity))?;
+                move_stock(tx, ctx, env, &day, &l.product_id, delta)?;
             }
         }
         Event::SaleRecorded { sale_id, lines, .. } => {
             let day = ctx.day(env.seq, env.at_ms)?;
             for (line_no, l) in lines.iter().enumerate() {
-                let tax: i64 = l.taxes.iter().map(|t| t.amount_minor).sum();
-                let taken: i64 = l.lots.iter().map(|t| t.quantity).sum();
+                let tax = sum(ctx, env, "a line's tax", l.taxes.iter().map(|t| t.amount_minor))?;
+                let taken = sum(ctx, env, "a line's lots", l.lots.iter().map(|t| t.quantity))?;
                 tx.exec(
                     "INSERT INTO sale_lines (retailer_id, store_id, sale_id, line_no, product_id, quantity, net_minor, tax_minor, lots_quantity)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -227,8 +345,8 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
                     ],
                 )?;
                 let w = product_weight(tx, ctx, &l.product_id)?;
-                add_sales(tx, ctx, &day, &l.product_id, [l.quantity, 0, l.quantity * w, l.net_minor, tax, 0])?;
-                move_stock(tx, ctx, &day, &l.product_id, -taken)?;
+                add_sales(tx, ctx, env, &day, &l.product_id, [Some(l.quantity), Some(0), l.quantity.checked_mul(w), Some(l.net_minor), Some(tax), Some(0)])?;
+                move_stock(tx, ctx, env, &day, &l.product_id, -taken)?;
             }
         }
         Event::SaleVoided { sale_id, .. } => {
@@ -248,16 +366,17 @@ pub fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Resul
                 };
                 let pid = pid.to_string();
                 let w = product_weight(tx, ctx, &pid)?;
-                add_sales(tx, ctx, &day, &pid, [-q, 0, -q * w, -net, -tax, 0])?;
-                move_stock(tx, ctx, &day, &pid, taken)?;
+                add_sales(tx, ctx, env, &day, &pid, [q.checked_neg(), Some(0), q.checked_mul(w).and_then(i64::checked_neg), net.checked_neg(), tax.checked_neg(), Some(0)])?;
+                move_stock(tx, ctx, env, &day, &pid, taken)?;
             }
         }
         Event::SaleReturned { lines, .. } => {
             let day = ctx.day(env.seq, env.at_ms)?;
             for l in lines {
                 let w = product_weight(tx, ctx, &l.product_id)?;
-                add_sales(tx, ctx, &day, &l.product_id, [0, l.quantity, -l.quantity * w, 0, 0, l.refund_minor])?;
-                move_stock(tx, ctx, &day, &l.product_id, l.restocked.iter().map(|t| t.quantity).sum())?;
+                add_sales(tx, ctx, env, &day, &l.product_id, [Some(0), Some(l.quantity), l.quantity.checked_mul(w).and_then(i64::checked_neg), Some(0), Some(0), Some(l.refund_minor)])?;
+                let back = sum(ctx, env, "a return", l.restocked.iter().map(|t| t.quantity))?;
+                move_stock(tx, ctx, env, &day, &l.product_id, back)?;
             }
         }
         Event::SecurityAlert { alert_kind, message } => {

@@ -18,24 +18,7 @@ fn invalid(message: String) -> HqError {
 impl Hq {
     /// HQ's own journal (the registry) as a self-verifying backup file.
     pub fn backup_hq_journal(&self) -> Result<Vec<u8>, HqError> {
-        let (rows, head) = self.db().snapshot(|tx| {
-            let rows = tx.query("SELECT seq, bytes FROM hq_journal ORDER BY seq", &[])?;
-            let head = tx.one("SELECT size, hash, signature FROM hq_head WHERE id = 1", &[])?;
-            Ok::<_, HqError>((rows, head))
-        })?;
-        let entries: Vec<(u64, Vec<u8>)> = rows.into_iter().filter_map(|r| Some((r[0].i()? as u64, r[1].b()?.to_vec()))).collect();
-        let cps = head
-            .map(|h| SignedCheckpoint {
-                size: h[0].i().unwrap_or(0) as u64,
-                head: hex::encode(h[1].b().unwrap_or(&[])),
-                signature: hex::encode(h[2].b().unwrap_or(&[])),
-                hq_signature: None,
-            })
-            .into_iter()
-            .collect::<Vec<_>>();
-        let header =
-            Header { format: FORMAT.into(), journal: "hq".into(), id: self.hq_id().into(), public_key: self.public_key_hex(), created_ms: self.now_ms() };
-        Ok(encode(&header, &entries, &cps))
+        backup_hq_journal_of(self.db(), self.now_ms())
     }
 
     /// One store's journal as HQ holds it, with the co-signed checkpoints, as a backup file.
@@ -105,6 +88,31 @@ pub struct RebuildReport {
     /// (store id, entries, head hash).
     pub stores: Vec<(String, u64, String)>,
     pub digests: Vec<(String, String)>,
+}
+
+/// HQ's journal in `db` as a self-verifying backup file (its id and key from its first entry).
+pub(crate) fn backup_hq_journal_of(db: &Db, now_ms: i64) -> Result<Vec<u8>, HqError> {
+    let (rows, head) = db.snapshot(|tx| {
+        let rows = tx.query("SELECT seq, bytes FROM hq_journal ORDER BY seq", &[])?;
+        let head = tx.one("SELECT size, hash, signature FROM hq_head WHERE id = 1", &[])?;
+        Ok::<_, HqError>((rows, head))
+    })?;
+    let entries: Vec<(u64, Vec<u8>)> = rows.into_iter().filter_map(|r| Some((r[0].i()? as u64, r[1].b()?.to_vec()))).collect();
+    let first = entries.first().map(|e| HqEnvelope::decode(&e.1)).transpose().map_err(|e| HqError::Corrupt(format!("HQ journal entry 1 is unreadable: {e}")))?;
+    let Some(HqEnvelope { event: HqEvent::HqInitialized { hq_id, public_key, .. }, .. }) = first else {
+        return Err(HqError::Corrupt("HQ journal entry 1 is not the initialization".into()));
+    };
+    let cps = head
+        .map(|h| SignedCheckpoint {
+            size: h[0].i().unwrap_or(0) as u64,
+            head: hex::encode(h[1].b().unwrap_or(&[])),
+            signature: hex::encode(h[2].b().unwrap_or(&[])),
+            hq_signature: None,
+        })
+        .into_iter()
+        .collect::<Vec<_>>();
+    let header = Header { format: FORMAT.into(), journal: "hq".into(), id: hq_id, public_key, created_ms: now_ms };
+    Ok(encode(&header, &entries, &cps))
 }
 
 /// Rebuilds HQ into `db`, which must be empty, from HQ's journal backup and store journal

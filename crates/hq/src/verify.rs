@@ -62,7 +62,7 @@ fn run(hq: &Hq, tx: &mut dyn Tx, mem: &Db) -> Outcome<VerifyReport> {
 
     // Rows of stores that are not enrolled (or under the wrong retailer) are extra rows.
     let known: BTreeSet<(String, String)> = enrolled.iter().map(|r| (r[0].show(), r[1].show())).collect();
-    for table in ["entries", "checkpoints", "store_heads", "products", "sale_lines", "stock", "daily_sales", "daily_stock"] {
+    for table in ["entries", "checkpoints", "store_heads", "products", "sale_lines", "stock", "daily_sales", "daily_stock", "unprojected"] {
         let pairs = tx.query(&format!("SELECT DISTINCT retailer_id, store_id FROM {table}"), &[]).map_err(db_err)?;
         if let Some(p) = pairs.iter().find(|p| !known.contains(&(p[0].show(), p[1].show()))) {
             return Err(Ok(Finding::Orphan { table: table.into(), key: format!("retailer {} store {}", p[0].show(), p[1].show()) }));
@@ -149,7 +149,7 @@ fn replay_store(hq: &Hq, tx: &mut dyn Tx, mem: &Db, retailer_id: &str, store_id:
     }
 
     let mut chain = ChainVerifier::new(store_id);
-    let mut ctx = StoreCtx { retailer_id: retailer_id.into(), store_id: store_id.into(), tz: None };
+    let mut ctx = StoreCtx { retailer_id: retailer_id.into(), store_id: store_id.into(), tz: None, unknown_kinds: hq.unknown_kinds().to_vec() };
     let entry_bad = |seq: u64, reason: String| -> Result<Finding, HqError> { Ok(Finding::Entry { store: store_id.into(), seq, reason }) };
     loop {
         let from = chain.size() + 1;
@@ -189,7 +189,7 @@ fn replay_store(hq: &Hq, tx: &mut dyn Tx, mem: &Db, retailer_id: &str, store_id:
             }
             envs.push(env);
         }
-        mem.tx(|m| envs.iter().try_for_each(|env| project::apply_store(m, &mut ctx, env)))
+        mem.tx(|m| project::apply_store_entries(m, &mut ctx, &envs.iter().collect::<Vec<_>>()).map(|_| ()))
             .map_err(|e: HqError| entry_bad(chain.size(), format!("cannot be replayed: {e}")))?;
         if (n as u64) < PAGE {
             break;

@@ -5,10 +5,8 @@
 //! Compatibility rule: a variant, once released, never changes shape. A new shape is a new
 //! variant (e.g. `sale_recorded_v2`) and readers keep handling the old one forever.
 
+use crate::payload::{AdjustReason, OrderKind, OrderStatus, ProductClass, ProductFacts, Settlement, TaxAmount, Tender, TenderKind, Totals};
 use serde::{Deserialize, Serialize};
-use stockade_domain::catalog::ProductSpec;
-use stockade_domain::inventory::AdjustReason;
-use stockade_domain::pricing::{Settlement, TaxAmount, Tender, TenderKind, Totals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,7 +64,7 @@ pub struct SaleLine {
     pub product_id: String,
     pub sku: String,
     pub name: String,
-    pub class: stockade_domain::catalog::ProductClass,
+    pub class: ProductClass,
     pub quantity: i64,
     pub unit_price_minor: i64,
     pub net_minor: i64,
@@ -119,11 +117,11 @@ pub enum Event {
     },
     ProductCreated {
         product_id: String,
-        spec: ProductSpec,
+        spec: ProductFacts,
     },
     ProductUpdated {
         product_id: String,
-        spec: ProductSpec,
+        spec: ProductFacts,
     },
     PriceChanged {
         product_id: String,
@@ -197,7 +195,7 @@ pub enum Event {
     OrderPlaced {
         order_id: String,
         order_no: u64,
-        order_kind: stockade_domain::orders::OrderKind,
+        order_kind: OrderKind,
         token_hash: String,
         code_hash: String,
         customer_id: Option<String>,
@@ -211,7 +209,7 @@ pub enum Event {
     /// A step of the order state machine (`stockade_domain::orders::next`).
     OrderStatusChanged {
         order_id: String,
-        status: stockade_domain::orders::OrderStatus,
+        status: OrderStatus,
         reason: String,
     },
     /// Handed over with the age check passed: the sale is the entry just before this one.
@@ -235,10 +233,39 @@ pub enum Event {
         expected_minor: i64,
         variance_minor: i64,
     },
+    /// An entry of a kind (or kind version) this release does not know, written by a newer
+    /// release: its bytes are kept, hashed and verified like any other, never re-encoded, and it
+    /// is projected after an upgrade. Never written by this release.
+    #[serde(skip)]
+    Unknown(crate::UnknownKind),
 }
 
 impl Event {
-    pub fn kind(&self) -> &'static str {
+    /// Every kind this release reads and writes (the stored tag; `_vN` marks version N ≥ 2).
+    pub const KINDS: &'static [&'static str] = &[
+        "store_initialized",
+        "staff_added",
+        "staff_disabled",
+        "product_created",
+        "product_updated",
+        "price_changed",
+        "stock_received",
+        "stock_adjusted",
+        "stock_counted",
+        "sale_recorded",
+        "sale_voided",
+        "sale_returned",
+        "hq_catalog_applied",
+        "hq_purchase_order_applied",
+        "order_placed",
+        "order_status_changed",
+        "order_completed",
+        "security_alert",
+        "till_opened",
+        "till_closed",
+    ];
+
+    pub fn kind(&self) -> &str {
         match self {
             Event::StoreInitialized { .. } => "store_initialized",
             Event::StaffAdded { .. } => "staff_added",
@@ -260,6 +287,7 @@ impl Event {
             Event::SecurityAlert { .. } => "security_alert",
             Event::TillOpened { .. } => "till_opened",
             Event::TillClosed { .. } => "till_closed",
+            Event::Unknown(u) => &u.kind,
         }
     }
 }
@@ -273,5 +301,6 @@ mod tests {
         let e = Event::SaleVoided { sale_id: "x".into(), reason: "r".into() };
         let v: serde_json::Value = serde_json::to_value(&e).unwrap();
         assert_eq!(v["kind"], e.kind());
+        assert!(Event::KINDS.contains(&e.kind()));
     }
 }

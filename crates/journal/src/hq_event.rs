@@ -14,12 +14,20 @@ pub struct HqEnvelope {
 }
 
 impl HqEnvelope {
-    pub fn encode(&self) -> Vec<u8> {
-        // Plain structs and enums (no maps): serializing cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The bytes of a new entry. Fails only for [`HqEvent::Unknown`], which is never written.
+    pub fn encode(&self) -> Result<Vec<u8>, crate::EncodeError> {
+        crate::encode_known(self, self.event.kind(), matches!(self.event, HqEvent::Unknown(_)))
     }
+    /// Reads stored bytes; a kind this release does not know becomes [`HqEvent::Unknown`].
     pub fn decode(bytes: &[u8]) -> Result<HqEnvelope, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        crate::decode_or_unknown(bytes, HqEvent::KINDS, |h| HqEnvelope {
+            v: h.v,
+            hq: h.origin,
+            seq: h.seq,
+            at_ms: h.at_ms,
+            actor: h.actor,
+            event: HqEvent::Unknown(crate::UnknownKind { kind: h.event.kind }),
+        })
     }
 }
 
@@ -54,7 +62,7 @@ pub enum HqEvent {
     CatalogPublished {
         retailer_id: String,
         retailer_seq: u64,
-        products: Vec<stockade_domain::catalog::ProductSpec>,
+        products: Vec<crate::payload::ProductFacts>,
     },
     /// A head-office account and its role (admin, analyst, owner, auditor); an owner belongs to
     /// one retailer. Its token is not journaled, only the account.
@@ -84,6 +92,9 @@ pub enum HqEvent {
         approved_by: String,
         lines: Vec<PurchaseOrderLine>,
     },
+    /// An entry of a kind this release does not know (see [`crate::event::Event::Unknown`]).
+    #[serde(skip)]
+    Unknown(crate::UnknownKind),
 }
 
 /// One product of a purchase order: the store's own product id, its SKU, and whole units.
@@ -95,7 +106,20 @@ pub struct PurchaseOrderLine {
 }
 
 impl HqEvent {
-    pub fn kind(&self) -> &'static str {
+    /// Every kind this release reads and writes.
+    pub const KINDS: &'static [&'static str] = &[
+        "hq_initialized",
+        "retailer_added",
+        "store_registered",
+        "store_enrolled",
+        "catalog_published",
+        "user_granted",
+        "user_revoked",
+        "sharing_set",
+        "purchase_order_issued",
+    ];
+
+    pub fn kind(&self) -> &str {
         match self {
             HqEvent::HqInitialized { .. } => "hq_initialized",
             HqEvent::RetailerAdded { .. } => "retailer_added",
@@ -106,6 +130,7 @@ impl HqEvent {
             HqEvent::UserRevoked { .. } => "user_revoked",
             HqEvent::SharingSet { .. } => "sharing_set",
             HqEvent::PurchaseOrderIssued { .. } => "purchase_order_issued",
+            HqEvent::Unknown(u) => &u.kind,
         }
     }
 }

@@ -11,9 +11,11 @@
 //! writing key files in [`keyfile`].
 
 pub mod backup;
+pub mod convert;
 pub mod event;
 pub mod hq_event;
 pub mod keyfile;
+pub mod payload;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -48,12 +50,99 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    pub fn encode(&self) -> Vec<u8> {
-        // Serializing plain structs and enums (no maps) cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The bytes of a new entry. Fails only for [`Event::Unknown`], which is never written:
+    /// an unknown entry exists only as the bytes a newer release wrote.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        encode_known(self, self.event.kind(), matches!(self.event, Event::Unknown(_)))
     }
+    /// Reads stored bytes; a kind this release does not know becomes [`Event::Unknown`]
+    /// (a known kind that does not parse is an error).
     pub fn decode(bytes: &[u8]) -> Result<Envelope, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        decode_or_unknown(bytes, Event::KINDS, |h| Envelope {
+            v: h.v,
+            store: h.origin,
+            seq: h.seq,
+            at_ms: h.at_ms,
+            actor: h.actor,
+            event: Event::Unknown(UnknownKind { kind: h.event.kind }),
+        })
+    }
+}
+
+/// The stored tag of an event kind this release does not know (e.g. `loyalty_earned` or
+/// `sale_recorded_v3`, written by a newer release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKind {
+    pub kind: String,
+}
+
+impl UnknownKind {
+    /// `(name, version)` of the tag.
+    pub fn name_and_version(&self) -> (&str, u32) {
+        kind_version(&self.kind)
+    }
+}
+
+/// An event kind's name and version: `sale_recorded` is version 1, `sale_recorded_v2` version 2.
+pub fn kind_version(tag: &str) -> (&str, u32) {
+    if let Some((name, v)) = tag.rsplit_once("_v") {
+        if let Ok(v) = v.parse::<u32>() {
+            if v >= 2 && !name.is_empty() {
+                return (name, v);
+            }
+        }
+    }
+    (tag, 1)
+}
+
+/// "kind v2" for messages.
+pub fn describe_kind(tag: &str) -> String {
+    let (name, v) = kind_version(tag);
+    format!("{name} v{v}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode a '{kind}' entry: {reason}")]
+pub struct EncodeError {
+    pub kind: String,
+    pub reason: String,
+}
+
+pub(crate) fn encode_known<T: Serialize>(v: &T, kind: &str, unknown: bool) -> Result<Vec<u8>, EncodeError> {
+    if unknown {
+        return Err(EncodeError { kind: kind.into(), reason: "an entry of an unknown kind is never written by this release".into() });
+    }
+    serde_json::to_vec(v).map_err(|e| EncodeError { kind: kind.into(), reason: e.to_string() })
+}
+
+/// The envelope's fields and only the tag of its event: what can be read of any entry.
+#[derive(Deserialize)]
+pub(crate) struct EnvelopeHead {
+    pub v: u32,
+    #[serde(alias = "store", alias = "hq")]
+    pub origin: String,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub event: KindOnly,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KindOnly {
+    pub kind: String,
+}
+
+pub(crate) fn decode_or_unknown<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    known: &[&str],
+    unknown: impl FnOnce(EnvelopeHead) -> T,
+) -> Result<T, serde_json::Error> {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(t) => Ok(t),
+        Err(err) => match serde_json::from_slice::<EnvelopeHead>(bytes) {
+            Ok(head) if !known.contains(&head.event.kind.as_str()) => Ok(unknown(head)),
+            _ => Err(err),
+        },
     }
 }
 
@@ -70,9 +159,14 @@ pub struct StoredEntry {
 }
 
 impl StoredEntry {
-    /// Builds the next entry after `prev` (seq, hash) from an envelope.
-    pub fn seal(env: &Envelope, prev_hash: Hash) -> StoredEntry {
-        let bytes = env.encode();
+    /// Builds a new entry after `prev_hash` from an envelope: the only place bytes are made.
+    pub fn seal(env: &Envelope, prev_hash: Hash) -> Result<StoredEntry, EncodeError> {
+        let bytes = env.encode()?;
+        Ok(StoredEntry::from_bytes(env, bytes, prev_hash))
+    }
+    /// An entry from bytes as they were stored or received (never re-encoded) and their
+    /// decoded envelope: its identity is the bytes and their hash.
+    pub fn from_bytes(env: &Envelope, bytes: Vec<u8>, prev_hash: Hash) -> StoredEntry {
         let hash = chain_hash(&prev_hash, &bytes);
         StoredEntry { seq: env.seq, at_ms: env.at_ms, actor: env.actor.clone(), kind: env.event.kind().to_string(), bytes, prev_hash, hash }
     }
@@ -155,17 +249,42 @@ impl ChainVerifier {
         self.head
     }
 
+    /// Appends received bytes `(seq, bytes)` to the chain: decodes them once, hashes them as
+    /// they are (never re-encoded), and checks numbering, store and format. Returns the entry
+    /// and its envelope.
+    pub fn push_bytes(&mut self, seq: u64, bytes: &[u8]) -> Result<(StoredEntry, Envelope), ChainError> {
+        if seq != self.next_seq {
+            return Err(ChainError::Gap { expected: self.next_seq, found: seq });
+        }
+        let env = Envelope::decode(bytes).map_err(|err| ChainError::Unreadable { seq, reason: err.to_string() })?;
+        let e = StoredEntry::from_bytes(&env, bytes.to_vec(), self.head);
+        self.check(&e, &env)?;
+        Ok((e, env))
+    }
+
+    /// Checks a stored entry (bytes plus the columns kept beside them) as the next one.
     pub fn push(&mut self, e: &StoredEntry) -> Result<Envelope, ChainError> {
         if e.seq != self.next_seq {
             return Err(ChainError::Gap { expected: self.next_seq, found: e.seq });
         }
+        self.check_link(e)?;
+        let env = Envelope::decode(&e.bytes).map_err(|err| ChainError::Unreadable { seq: e.seq, reason: err.to_string() })?;
+        self.check(e, &env)?;
+        Ok(env)
+    }
+
+    fn check_link(&self, e: &StoredEntry) -> Result<(), ChainError> {
         if e.prev_hash != self.head {
             return Err(ChainError::BrokenLink { seq: e.seq, prev: e.seq - 1 });
         }
         if chain_hash(&e.prev_hash, &e.bytes) != e.hash {
             return Err(ChainError::BadHash { seq: e.seq });
         }
-        let env = Envelope::decode(&e.bytes).map_err(|err| ChainError::Unreadable { seq: e.seq, reason: err.to_string() })?;
+        Ok(())
+    }
+
+    fn check(&mut self, e: &StoredEntry, env: &Envelope) -> Result<(), ChainError> {
+        self.check_link(e)?;
         let mismatch = |column| Err(ChainError::ColumnMismatch { seq: e.seq, column });
         if env.seq != e.seq {
             return mismatch("seq");
@@ -187,7 +306,7 @@ impl ChainVerifier {
         }
         self.next_seq += 1;
         self.head = e.hash;
-        Ok(env)
+        Ok(())
     }
 }
 
@@ -212,7 +331,7 @@ mod tests {
                     actor: "u1".into(),
                     event: Event::TillOpened { till_id: format!("t{seq}"), register: "R1".into(), float_minor: 100 },
                 };
-                let e = StoredEntry::seal(&env, prev);
+                let e = StoredEntry::seal(&env, prev).unwrap();
                 prev = e.hash;
                 e
             })
@@ -244,6 +363,52 @@ mod tests {
         let mut bad = es.clone();
         bad[4].prev_hash[0] ^= 1;
         assert_eq!(run(&bad), Err(ChainError::BrokenLink { seq: 5, prev: 4 }));
+    }
+
+    #[test]
+    fn an_entry_of_an_unknown_kind_is_kept_and_verified_by_its_bytes() {
+        let key = b"{\"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\",\"event\":{\"kind\":\"loyalty_earned_v3\",\"points\":7,\"nested\":{\"a\":[1,2]}}}";
+        let env = Envelope::decode(key).unwrap();
+        assert_eq!(env.event, Event::Unknown(UnknownKind { kind: "loyalty_earned_v3".into() }));
+        assert_eq!(env.event.kind(), "loyalty_earned_v3");
+        assert_eq!(kind_version("loyalty_earned_v3"), ("loyalty_earned", 3));
+        assert_eq!(describe_kind("sale_recorded"), "sale_recorded v1");
+        // Never re-encoded: an unknown entry cannot be written, only carried.
+        assert!(env.encode().is_err());
+        let mut v = ChainVerifier::new("s1");
+        let (e, env2) = v.push_bytes(1, key).unwrap();
+        assert_eq!(e.bytes, key.to_vec());
+        assert_eq!(e.hash, chain_hash(&GENESIS, key));
+        assert_eq!(env2.event.kind(), "loyalty_earned_v3");
+        // A known kind that does not parse is an error, not an unknown kind.
+        let bad = b"{\"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\",\"event\":{\"kind\":\"sale_voided\",\"sale_id\":7}}";
+        assert!(Envelope::decode(bad).is_err());
+        assert!(matches!(ChainVerifier::new("s1").push_bytes(1, bad), Err(ChainError::Unreadable { seq: 1, .. })));
+    }
+
+    #[test]
+    fn received_bytes_are_hashed_as_they_are_not_as_this_release_would_write_them() {
+        // Same content, other spelling (spaces, field order): a different entry, accepted as is.
+        let a = b"{\"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\",\"event\":{\"kind\":\"sale_voided\",\"sale_id\":\"x\",\"reason\":\"r\"}}";
+        let b = b"{ \"event\": {\"reason\":\"r\", \"sale_id\":\"x\", \"kind\":\"sale_voided\"}, \"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\"}";
+        let (ea, _) = ChainVerifier::new("s1").push_bytes(1, a).unwrap();
+        let (eb, envb) = ChainVerifier::new("s1").push_bytes(1, b).unwrap();
+        assert_ne!(ea.hash, eb.hash);
+        assert_eq!(eb.bytes, b.to_vec());
+        assert_eq!(envb.event, Event::SaleVoided { sale_id: "x".into(), reason: "r".into() });
+    }
+
+    proptest::proptest! {
+        /// No bytes make the decoder or the verifier panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400), text in "\\PC{0,200}") {
+            let _ = Envelope::decode(&bytes);
+            let _ = ChainVerifier::new("s1").push_bytes(1, &bytes);
+            let _ = crate::hq_event::HqEnvelope::decode(text.as_bytes());
+            let wrapped = format!("{{\"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u\",\"event\":{{\"kind\":{}}}}}", serde_json::to_string(&text).unwrap());
+            let _ = Envelope::decode(wrapped.as_bytes());
+            let _ = kind_version(&text);
+        }
     }
 
     #[test]

@@ -13,9 +13,16 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// Applies one entry's event to the projection tables of `conn`.
+/// Largest magnitude any projected count or amount may reach (stock in units, money in minor
+/// units): far above any real store, far below where `i64` arithmetic wraps.
+pub const MAX_PROJECTED: i64 = stockade_domain::MAX_TOTAL;
+
+/// Applies one entry's event to the projection tables of `conn`. Every running total is
+/// checked: an entry that would take one out of range is an [`StoreError::Unprojectable`]
+/// naming the entry and the total (its partial effects are rolled back by the caller).
 pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreError> {
     let seq_i = seq as i64;
+    let out_of_range = |reason: String| StoreError::Unprojectable { seq, kind: env.event.kind().to_string(), reason };
     match &env.event {
         Event::StoreInitialized { store_id, name, jurisdiction, timezone, public_key } => {
             conn.execute(
@@ -78,19 +85,19 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
                     params![l.lot_id, l.product_id, l.lot_code, l.package_tag, supplier, seq_i, l.unit_cost_minor, l.lab_thc_mg],
                 )?;
-                move_stock(conn, seq_i, idx, &l.product_id, &l.lot_id, l.quantity, "received")?;
+                move_stock(conn, seq_i, idx, &l.product_id, &l.lot_id, l.quantity, "received").map_err(|e| e.at(seq, env))?;
             }
         }
         Event::StockAdjusted { product_id, reason, changes, .. } => {
             for (idx, c) in changes.iter().enumerate() {
-                move_stock(conn, seq_i, idx, product_id, &c.lot_id, c.quantity, reason.as_str())?;
+                move_stock(conn, seq_i, idx, product_id, &c.lot_id, c.quantity, reason.as_str()).map_err(|e| e.at(seq, env))?;
             }
         }
         Event::StockCounted { lines, .. } => {
             let mut idx = 0;
             for l in lines {
                 for c in &l.changes {
-                    move_stock(conn, seq_i, idx, &l.product_id, &c.lot_id, c.quantity, "count")?;
+                    move_stock(conn, seq_i, idx, &l.product_id, &c.lot_id, c.quantity, "count").map_err(|e| e.at(seq, env))?;
                     idx += 1;
                 }
             }
@@ -146,7 +153,8 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     ],
                 )?;
                 for t in &l.lots {
-                    move_stock(conn, seq_i, idx, &l.product_id, &t.lot_id, -t.quantity, "sale")?;
+                    let delta = t.quantity.checked_neg().ok_or_else(|| out_of_range(format!("sold quantity {} is out of range", t.quantity)))?;
+                    move_stock(conn, seq_i, idx, &l.product_id, &t.lot_id, delta, "sale").map_err(|e| e.at(seq, env))?;
                     idx += 1;
                 }
             }
@@ -156,20 +164,21 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     params![sale_id, i as i64, t.kind.as_str(), t.amount_minor],
                 )?;
             }
-            conn.execute("UPDATE tills SET cash_sales_minor = cash_sales_minor + ?2 WHERE till_id = ?1", params![till_id, settlement.cash_kept_minor])?;
+            add_to(conn, "tills", "cash_sales_minor", "till_id", till_id, settlement.cash_kept_minor, true).map_err(|e| e.at(seq, env))?;
         }
         Event::SaleVoided { sale_id, .. } => {
             let (till_id, cash_kept): (String, i64) =
                 conn.query_row("SELECT till_id, cash_kept_minor FROM sales WHERE sale_id = ?1", params![sale_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             conn.execute("UPDATE sales SET status = 'voided' WHERE sale_id = ?1", params![sale_id])?;
-            conn.execute("UPDATE tills SET cash_sales_minor = cash_sales_minor - ?2 WHERE till_id = ?1", params![till_id, cash_kept])?;
+            let back = cash_kept.checked_neg().ok_or_else(|| out_of_range("the sale's cash is out of range".into()))?;
+            add_to(conn, "tills", "cash_sales_minor", "till_id", &till_id, back, true).map_err(|e| e.at(seq, env))?;
             let mut stmt = conn.prepare("SELECT product_id, lots_json FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no")?;
             let lines: Vec<(String, String)> = stmt.query_map(params![sale_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
             let mut idx = 0;
             for (product_id, lots_json) in lines {
                 let lots: Vec<LotTake> = serde_json::from_str(&lots_json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 for t in lots {
-                    move_stock(conn, seq_i, idx, &product_id, &t.lot_id, t.quantity, "void")?;
+                    move_stock(conn, seq_i, idx, &product_id, &t.lot_id, t.quantity, "void").map_err(|e| e.at(seq, env))?;
                     idx += 1;
                 }
             }
@@ -181,9 +190,9 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![return_id, sale_id, till_id, seq_i, env.actor, env.at_ms, local_date(tz, env.at_ms), refund_minor, refund_tender.as_str(), reason],
             )?;
-            conn.execute("UPDATE sales SET refunded_minor = refunded_minor + ?2 WHERE sale_id = ?1", params![sale_id, refund_minor])?;
-            if *refund_tender == stockade_domain::pricing::TenderKind::Cash {
-                conn.execute("UPDATE tills SET cash_refunds_minor = cash_refunds_minor + ?2 WHERE till_id = ?1", params![till_id, refund_minor])?;
+            add_to(conn, "sales", "refunded_minor", "sale_id", sale_id, *refund_minor, true).map_err(|e| e.at(seq, env))?;
+            if *refund_tender == stockade_journal::payload::TenderKind::Cash {
+                add_to(conn, "tills", "cash_refunds_minor", "till_id", till_id, *refund_minor, true).map_err(|e| e.at(seq, env))?;
             }
             let mut idx = 0;
             for l in lines {
@@ -192,7 +201,7 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                     params![sale_id, l.line as i64, l.quantity],
                 )?;
                 for t in &l.restocked {
-                    move_stock(conn, seq_i, idx, &l.product_id, &t.lot_id, t.quantity, "return")?;
+                    move_stock(conn, seq_i, idx, &l.product_id, &t.lot_id, t.quantity, "return").map_err(|e| e.at(seq, env))?;
                     idx += 1;
                 }
             }
@@ -229,10 +238,7 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
             window_start_ms,
             window_end_ms,
         } => {
-            let kind = match order_kind {
-                stockade_domain::orders::OrderKind::Pickup => "pickup",
-                stockade_domain::orders::OrderKind::Delivery => "delivery",
-            };
+            let kind = order_kind.as_str();
             conn.execute(
                 "INSERT INTO orders (order_id, order_no, kind, status, token_hash, code_hash, customer_id, customer_hash, total_minor,
                     placed_at, expires_at, window_start, window_end, updated_at, sale_id)
@@ -289,20 +295,77 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                 params![till_id, env.actor, env.at_ms, counted_minor, expected_minor, variance_minor],
             )?;
         }
+        Event::Unknown(u) => {
+            let (name, version) = u.name_and_version();
+            return Err(out_of_range(format!("'{name}' version {version} was written by a newer release of stockade; upgrade this store to apply it")));
+        }
     }
     Ok(())
 }
 
-fn move_stock(conn: &Connection, seq: i64, idx: usize, product_id: &str, lot_id: &str, delta: i64, reason: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO stock_moves (seq, idx, product_id, lot_id, delta, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![seq, idx as i64, product_id, lot_id, delta, reason],
-    )?;
-    let n = conn.execute("UPDATE lots SET on_hand = on_hand + ?2 WHERE lot_id = ?1", params![lot_id, delta])?;
-    let m = conn.execute("UPDATE products SET on_hand = on_hand + ?2 WHERE product_id = ?1", params![product_id, delta])?;
-    if n != 1 || m != 1 {
-        return Err(StoreError::Corrupt(format!("stock move at entry {seq} names an unknown lot or product")));
+/// Why a running total could not be updated (turned into [`StoreError::Unprojectable`] with
+/// the entry by [`Step::at`]).
+pub(crate) enum Step {
+    OutOfRange(String),
+    Other(StoreError),
+}
+
+impl From<rusqlite::Error> for Step {
+    fn from(e: rusqlite::Error) -> Self {
+        Step::Other(e.into())
     }
+}
+
+impl Step {
+    fn at(self, seq: u64, env: &Envelope) -> StoreError {
+        match self {
+            Step::OutOfRange(reason) => StoreError::Unprojectable { seq, kind: env.event.kind().to_string(), reason },
+            Step::Other(e) => e,
+        }
+    }
+}
+
+/// `table.column += delta` for the row `key_col = key`, refusing a result outside
+/// ±[`MAX_PROJECTED`] (SQLite would silently turn an overflowing sum into a float). A missing
+/// row is corruption unless `optional`.
+fn add_to(conn: &Connection, table: &str, column: &str, key_col: &str, key: &str, delta: i64, optional: bool) -> Result<(), Step> {
+    let sql = format!(
+        "UPDATE {table} SET {column} = {column} + ?2 WHERE {key_col} = ?1 AND typeof({column} + ?2) = 'integer' AND abs({column} + ?2) <= {MAX_PROJECTED}"
+    );
+    if conn.prepare_cached(&sql)?.execute(params![key, delta])? == 1 {
+        return Ok(());
+    }
+    let current: Option<rusqlite::types::Value> =
+        conn.query_row(&format!("SELECT {column} FROM {table} WHERE {key_col} = ?1"), params![key], |r| r.get(0)).optional()?;
+    match current {
+        None if optional => Ok(()),
+        None => Err(Step::Other(StoreError::Corrupt(format!("{table} has no row '{key}'")))),
+        Some(v) => Err(Step::OutOfRange(format!("{table}.{column} of '{key}' ({}) plus {delta} leaves the range ±{MAX_PROJECTED}", show_value(&v)))),
+    }
+}
+
+fn show_value(v: &rusqlite::types::Value) -> String {
+    match v {
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Real(f) => format!("{f:e}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn move_stock(conn: &Connection, seq: i64, idx: usize, product_id: &str, lot_id: &str, delta: i64, reason: &str) -> Result<(), Step> {
+    if delta.checked_abs().is_none_or(|d| d > MAX_PROJECTED) {
+        return Err(Step::OutOfRange(format!("a stock change of {delta} units of product '{product_id}' is out of range")));
+    }
+    conn.prepare_cached("INSERT INTO stock_moves (seq, idx, product_id, lot_id, delta, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![
+        seq,
+        idx as i64,
+        product_id,
+        lot_id,
+        delta,
+        reason
+    ])?;
+    add_to(conn, "lots", "on_hand", "lot_id", lot_id, delta, false)?;
+    add_to(conn, "products", "on_hand", "product_id", product_id, delta, false)?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use crate::queries::{load_product, load_receipt, Receipt};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use stockade_domain::bounds;
 use stockade_domain::catalog::ProductSpec;
 use stockade_domain::compliance::{self, AgeEvidence, LimitLine};
 use stockade_domain::inventory::{allocate_fifo, expected_cash, AdjustReason};
@@ -83,6 +84,15 @@ fn check_unique(tx: &Tx<'_>, spec: &ProductSpec, except: Option<&str>) -> Result
     Ok(())
 }
 
+/// A value outside its domain range, as a 422 naming the field.
+pub(crate) fn out_of_range(e: bounds::OutOfRange) -> StoreError {
+    StoreError::Invalid {
+        code: "out_of_range",
+        message: e.to_string(),
+        fields: vec![stockade_domain::catalog::FieldError { field: e.field.clone(), message: e.to_string() }],
+    }
+}
+
 fn validate_spec(spec: &ProductSpec) -> Result<(), StoreError> {
     spec.validate().map_err(|fields| StoreError::Invalid {
         code: "invalid_product",
@@ -95,7 +105,7 @@ pub(crate) fn create_product_in_tx(tx: &mut Tx<'_>, actor: &str, spec: ProductSp
     validate_spec(&spec)?;
     check_unique(tx, &spec, None)?;
     let product_id = tx.new_id();
-    tx.append(actor, Event::ProductCreated { product_id: product_id.clone(), spec })?;
+    tx.append(actor, Event::ProductCreated { product_id: product_id.clone(), spec: spec.into() })?;
     Ok(product_id)
 }
 
@@ -138,7 +148,7 @@ pub(crate) fn update_product_in_tx(tx: &mut Tx<'_>, actor: &str, product_id: Str
     load_product(tx.conn(), &product_id)?;
     validate_spec(&spec)?;
     check_unique(tx, &spec, Some(&product_id))?;
-    tx.append(actor, Event::ProductUpdated { product_id, spec })?;
+    tx.append(actor, Event::ProductUpdated { product_id, spec: spec.into() })?;
     Ok(())
 }
 
@@ -329,7 +339,7 @@ impl Store {
 
     pub async fn change_price(&self, actor: &Actor, product_id: String, new_price_minor: i64) -> Result<(), StoreError> {
         actor.require_manager()?;
-        if !(0..=100_000_000).contains(&new_price_minor) {
+        if !(0..=bounds::MAX_UNIT_MINOR).contains(&new_price_minor) {
             return Err(bad("invalid_price", "price must be between 0 and 1,000,000.00"));
         }
         let by = actor.user_id.clone();
@@ -349,11 +359,12 @@ impl Store {
             return Err(bad("invalid_request", format!("a receipt has 1 to {MAX_LINES} lines")));
         }
         for l in &req.lines {
-            if l.quantity <= 0 || l.quantity > 1_000_000 {
+            if l.quantity <= 0 || l.quantity > bounds::MAX_LINE_UNITS {
                 return Err(bad("invalid_quantity", format!("received quantity must be 1 to 1,000,000 (got {})", l.quantity)));
             }
-            if l.unit_cost_minor < 0 {
-                return Err(bad("invalid_request", "unit_cost_minor cannot be negative"));
+            bounds::in_range("unit_cost_minor", l.unit_cost_minor, 0, bounds::MAX_UNIT_MINOR).map_err(out_of_range)?;
+            if let Some(thc) = l.lab_thc_mg {
+                bounds::in_range("lab_thc_mg", thc, 0, stockade_domain::catalog::MAX_UNIT_WEIGHT_MG).map_err(out_of_range)?;
             }
             check_text("lot_code", &l.lot_code, 64, false)?;
             if let Some(tag) = &l.package_tag {
@@ -393,7 +404,7 @@ impl Store {
 
     pub async fn adjust(&self, actor: &Actor, req: AdjustRequest) -> Result<i64, StoreError> {
         actor.require_manager()?;
-        if req.delta == 0 || req.delta.abs() > 1_000_000 {
+        if req.delta == 0 || req.delta.checked_abs().is_none_or(|d| d > bounds::MAX_LINE_UNITS) {
             return Err(bad("invalid_quantity", "an adjustment changes stock by 1 to 1,000,000 units, up or down"));
         }
         check_text("note", &req.note, 500, false)?;
@@ -401,8 +412,8 @@ impl Store {
         self.write(move |tx| {
             let p = load_product(tx.conn(), &req.product_id)?;
             let changes = stock_changes(tx, &req.product_id, &p.spec.name, req.delta)?;
-            tx.append(&by, Event::StockAdjusted { product_id: req.product_id, reason: req.reason, note: req.note, changes })?;
-            Ok(p.on_hand + req.delta)
+            tx.append(&by, Event::StockAdjusted { product_id: req.product_id, reason: req.reason.into(), note: req.note, changes })?;
+            Ok(p.on_hand.saturating_add(req.delta))
         })
         .await
     }
@@ -415,6 +426,9 @@ impl Store {
         if let Some(l) = req.lines.iter().find(|l| l.counted < 0) {
             return Err(bad("invalid_quantity", format!("counted quantity cannot be negative (product {})", l.product_id)));
         }
+        for l in &req.lines {
+            bounds::in_range("counted", l.counted, 0, bounds::MAX_COUNTED_UNITS).map_err(out_of_range)?;
+        }
         let by = actor.user_id.clone();
         self.write(move |tx| {
             let mut seen = std::collections::HashSet::new();
@@ -425,7 +439,7 @@ impl Store {
                     return Err(bad("invalid_request", format!("product {} is counted twice", l.product_id)));
                 }
                 let p = load_product(tx.conn(), &l.product_id)?;
-                let variance = l.counted - p.on_hand;
+                let variance = l.counted.checked_sub(p.on_hand).ok_or_else(|| bad("invalid_quantity", format!("the count of {} is out of range", p.spec.name)))?;
                 let changes = if variance == 0 { vec![] } else { stock_changes(tx, &l.product_id, &p.spec.name, variance)? };
                 out.push(CountVariance { product_id: l.product_id.clone(), expected: p.on_hand, counted: l.counted, variance });
                 lines.push(CountedLine { product_id: l.product_id, expected: p.on_hand, counted: l.counted, changes });
@@ -568,7 +582,7 @@ impl Store {
                     till_id: req.till_id,
                     lines: out_lines,
                     refund_minor: refund,
-                    refund_tender,
+                    refund_tender: refund_tender.into(),
                     reason: req.reason,
                 },
             )?;
@@ -758,11 +772,11 @@ pub(crate) fn sale_in_tx(
             product_id: p.product_id.clone(),
             sku: p.spec.sku.clone(),
             name: p.spec.name.clone(),
-            class: p.spec.class,
+            class: p.spec.class.into(),
             quantity: l.quantity,
             unit_price_minor: price,
             net_minor: priced.net_minor,
-            taxes: priced.taxes.clone(),
+            taxes: priced.taxes.iter().cloned().map(Into::into).collect(),
             total_minor: priced.total_minor,
             lots: taken,
         });
@@ -773,7 +787,7 @@ pub(crate) fn sale_in_tx(
             unit_price_minor: l.unit_price_minor,
             quantity: l.quantity,
             net_minor: l.net_minor,
-            taxes: l.taxes.clone(),
+            taxes: l.taxes.iter().cloned().map(Into::into).collect(),
             total_minor: l.total_minor,
         })
         .collect();
@@ -792,9 +806,9 @@ pub(crate) fn sale_in_tx(
             request_digest: Some(digest),
             customer_hash: customer,
             lines,
-            totals,
-            tenders,
-            settlement,
+            totals: totals.into(),
+            tenders: tenders.into_iter().map(Into::into).collect(),
+            settlement: settlement.into(),
         },
     )?;
     Ok(sale_id)

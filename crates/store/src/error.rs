@@ -26,6 +26,16 @@ pub enum StoreError {
     PinLocked,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A journal entry whose effect cannot be represented (a total would leave its range, or
+    /// a kind written by a newer release). A new command that would cause it is refused whole.
+    #[error("journal entry {seq} ({kind}) cannot be applied: {reason}")]
+    Unprojectable { seq: u64, kind: String, reason: String },
+    /// A command panicked: it was rolled back alone and the store keeps serving.
+    #[error("internal error (incident {0}); nothing was recorded")]
+    Incident(String),
+    /// The database was written by a newer release (schema `found`, this release knows `known`).
+    #[error("the database has schema version {found} but this release of stockade knows versions up to {known}: run the newer release (or restore a backup made before the upgrade)")]
+    SchemaTooNew { found: i64, known: i64 },
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("{0}")]

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod customers;
 pub mod error;
 pub mod import;
+pub mod migrate;
 pub mod node;
 pub mod orders;
 pub mod queries;

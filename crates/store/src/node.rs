@@ -5,7 +5,6 @@
 use crate::apply::apply;
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::schema::{JOURNAL_SCHEMA, PROJECTION_SCHEMA};
 use ed25519_dalek::SigningKey;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -50,10 +49,9 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
     Ok(conn)
 }
 
-pub(crate) fn create_schema(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(JOURNAL_SCHEMA)?;
-    conn.execute_batch(PROJECTION_SCHEMA)?;
-    Ok(())
+/// Creates the newest schema in a new, empty database file.
+pub(crate) fn create_schema(conn: &Connection, dir: &Path, now_ms: i64) -> Result<(), StoreError> {
+    crate::migrate::migrate(conn, dir, now_ms).map(|_| ())
 }
 
 /// Everything a command sees while it runs inside the writer's transaction.
@@ -88,7 +86,7 @@ impl Tx<'_> {
     pub fn append(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
         let seq = self.head.0 + 1;
         let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
-        let e = StoredEntry::seal(&env, self.head.1);
+        let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
         self.conn.execute(
             "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
@@ -102,6 +100,8 @@ impl Tx<'_> {
 trait Job: Send {
     /// Runs the command; returns whether it succeeded (a failed command is rolled back alone).
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Records that the command failed without returning (it panicked).
+    fn fail(&mut self, e: StoreError);
     /// Called after the batch's COMMIT (or its failure): only now is the caller answered.
     fn finish(self: Box<Self>, commit_error: Option<&str>);
 }
@@ -122,6 +122,9 @@ impl<T: Send, F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send> Job for Ty
         self.result = Some(r);
         ok
     }
+    fn fail(&mut self, e: StoreError) {
+        self.result = Some(Err(e));
+    }
     fn finish(self: Box<Self>, commit_error: Option<&str>) {
         let r = match (commit_error, self.result) {
             (Some(e), _) => Err(StoreError::Io(format!("commit failed, nothing was recorded: {e}"))),
@@ -130,6 +133,16 @@ impl<T: Send, F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send> Job for Ty
         };
         let _ = self.reply.send(r);
     }
+}
+
+/// A short random id naming one incident in the log and in the answer.
+fn incident_id(rng: &Mutex<ChaCha20Rng>) -> String {
+    let mut b = [0u8; 8];
+    match rng.lock() {
+        Ok(mut r) => r.fill_bytes(&mut b),
+        Err(p) => p.into_inner().fill_bytes(&mut b),
+    }
+    hex::encode(b)
 }
 
 /// Owns the write connection and the journal head.
@@ -141,6 +154,8 @@ pub(crate) struct Writer {
     rng: Arc<Mutex<ChaCha20Rng>>,
     clock: Arc<dyn Clock>,
     force_checkpoint: bool,
+    #[cfg(feature = "test-hooks")]
+    inject_panic: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -163,7 +178,30 @@ impl Writer {
                 let before = self.head;
                 let ok = {
                     let mut tx = Tx { conn: &self.conn, store_id: &self.store_id, head: &mut self.head, rng: &self.rng, now_ms };
-                    job.run(&mut tx)
+                    #[cfg(feature = "test-hooks")]
+                    let inject = self.inject_panic.swap(false, std::sync::atomic::Ordering::SeqCst);
+                    // A panicking command is one failed command: rolled back alone, answered with
+                    // an incident id, and the writer keeps serving the others.
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        #[cfg(feature = "test-hooks")]
+                        if inject {
+                            panic!("injected panic (test hook)");
+                        }
+                        job.run(&mut tx)
+                    })) {
+                        Ok(ok) => ok,
+                        Err(payload) => {
+                            let incident = incident_id(&self.rng);
+                            let message = payload
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| payload.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "(no message)".into());
+                            tracing::error!(incident = %incident, panic = %message.escape_debug(), "a command panicked; it was rolled back and the store keeps serving");
+                            job.fail(StoreError::Incident(incident));
+                            false
+                        }
+                    }
                 };
                 if !ok {
                     self.conn.execute_batch("ROLLBACK TO cmd")?;
@@ -223,6 +261,8 @@ struct Inner {
     key: SigningKey,
     tx: Mutex<mpsc::Sender<Msg>>,
     readers: Mutex<Vec<Connection>>,
+    #[cfg(feature = "test-hooks")]
+    inject_panic: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A handle to an open store node. Cheap to clone.
@@ -271,7 +311,7 @@ impl Store {
         write_key_file(&dir.join(KEY_FILE), &key)?;
 
         let conn = open_connection(&db_path, false)?;
-        create_schema(&conn)?;
+        create_schema(&conn, dir, clock.now_ms())?;
         let mut writer = Writer {
             conn,
             store_id: store_id.clone(),
@@ -280,6 +320,8 @@ impl Store {
             rng: Arc::new(Mutex::new(ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?)),
             clock,
             force_checkpoint: true,
+            #[cfg(feature = "test-hooks")]
+            inject_panic: Default::default(),
         };
         let (reply, rx) = oneshot::channel();
         let name = opts.name.trim().to_string();
@@ -311,7 +353,9 @@ impl Store {
         }
         let key = read_key_file(&dir.join(KEY_FILE))?;
         let conn = open_connection(&db_path, false)?;
-        create_schema(&conn)?;
+        // A database written by a newer release is refused here; an older one is backed up
+        // and migrated (see `migrate.rs`).
+        crate::migrate::migrate(&conn, dir, clock.now_ms())?;
         let head = Writer::read_head(&conn)?;
         crate::verify::check_signed_head(&conn, &key.verifying_key(), head)?;
         let info = read_info(&conn)?;
@@ -324,8 +368,19 @@ impl Store {
         let retailer_key = crate::customers::load_or_create_key(dir)?;
         let public_key = key.verifying_key();
         let signing_key = key.clone();
-        let mut writer =
-            Writer { conn, store_id: info.store_id.clone(), key, head, rng: Arc::new(Mutex::new(rng)), clock: clock.clone(), force_checkpoint: false };
+        #[cfg(feature = "test-hooks")]
+        let inject_panic: Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let mut writer = Writer {
+            conn,
+            store_id: info.store_id.clone(),
+            key,
+            head,
+            rng: Arc::new(Mutex::new(rng)),
+            clock: clock.clone(),
+            force_checkpoint: false,
+            #[cfg(feature = "test-hooks")]
+            inject_panic: inject_panic.clone(),
+        };
         let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("stockade-writer".into())
@@ -347,7 +402,16 @@ impl Store {
                             Err(_) => break,
                         }
                     }
-                    writer.commit_batch(batch);
+                    // Commands catch their own panics; this guard keeps the writer alive if the
+                    // commit itself panics (the batch's callers then see the writer's error).
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.commit_batch(batch))).is_err() {
+                        let _ = writer.conn.execute_batch("ROLLBACK");
+                        match Writer::read_head(&writer.conn) {
+                            Ok(h) => writer.head = h,
+                            Err(e) => tracing::error!(error = %e, "cannot re-read the journal head after a panic"),
+                        }
+                        tracing::error!("a commit panicked; it was rolled back and the store keeps serving");
+                    }
                     pending.drain(..).for_each(|d| {
                         let _ = d.send(());
                     });
@@ -368,8 +432,17 @@ impl Store {
                 key: signing_key,
                 tx: Mutex::new(tx),
                 readers: Mutex::new(Vec::new()),
+                #[cfg(feature = "test-hooks")]
+                inject_panic,
             }),
         })
+    }
+
+    /// Test hook: the next command run by the writer panics (to show a panic is one failed
+    /// command, not a dead store). Compiled only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub fn inject_panic_in_next_command(&self) {
+        self.inner.inject_panic.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn info(&self) -> &StoreInfo {

@@ -253,7 +253,7 @@ impl Store {
                     Event::OrderPlaced {
                         order_id: order_id.clone(),
                         order_no: order_no as u64,
-                        order_kind: req.kind,
+                        order_kind: req.kind.into(),
                         token_hash: token_hash(&t2),
                         code_hash: store.code_hash(&order_id, &c2),
                         customer_id: Some(sealed.customer_id.clone()),
@@ -301,7 +301,7 @@ impl Store {
             let to = next(kind, status, action).ok_or_else(|| {
                 StoreError::conflict("invalid_transition", format!("cannot {} an order that is {}", action.as_str(), status.as_str().replace('_', " ")))
             })?;
-            tx.append(&by, Event::OrderStatusChanged { order_id: order_id.clone(), status: to, reason })?;
+            tx.append(&by, Event::OrderStatusChanged { order_id: order_id.clone(), status: to.into(), reason })?;
             order_view(tx.conn(), &order_id)
         })
         .await
@@ -347,7 +347,7 @@ impl Store {
                 .query_map(params![now], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for id in &due {
-                tx.append("system", Event::OrderStatusChanged { order_id: id.clone(), status: OrderStatus::Expired, reason: "window passed".into() })?;
+                tx.append("system", Event::OrderStatusChanged { order_id: id.clone(), status: OrderStatus::Expired.into(), reason: "window passed".into() })?;
             }
             Ok(due.len())
         })

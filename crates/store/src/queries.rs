@@ -482,6 +482,13 @@ pub struct Status {
     pub hq_status: String,
     /// Last time head office acknowledged a batch.
     pub hq_last_ok_ms: Option<i64>,
+    /// Schema version of the database (`stockade store migrate`).
+    pub schema_version: i64,
+    /// Journal entries left out of the store's figures, each named ("entry 812 (stock_counted): …").
+    pub unapplied_entries: Vec<String>,
+    /// HQ entries (catalog, purchase orders) of kinds this release does not know, held unapplied
+    /// until the store is upgraded ("HQ entry 44: loyalty_program v1").
+    pub held_hq_entries: Vec<String>,
 }
 
 pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
@@ -515,5 +522,8 @@ pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
         unreplicated_entries: size - acked,
         hq_status,
         hq_last_ok_ms: sync.and_then(|s| s.2),
+        schema_version: crate::migrate::schema_version(conn)?,
+        unapplied_entries: crate::migrate::faults(conn)?.iter().map(|f| f.to_string()).collect(),
+        held_hq_entries: crate::sync::held_hq_entries(conn)?,
     })
 }

@@ -168,7 +168,7 @@ pub fn restore(
     password: &str,
 ) -> Result<RestoreReport, StoreError> {
     use crate::node::{DB_FILE, KEY_FILE};
-    use stockade_journal::{ChainVerifier, Envelope, StoredEntry};
+    use stockade_journal::{ChainVerifier, Envelope};
     let bad = |m: String| StoreError::invalid("restore_refused", m);
     crate::auth::check_new_credentials(manager, password)?;
     let first = entries.first().ok_or_else(|| bad("there are no entries to restore".into()))?;
@@ -178,12 +178,8 @@ pub fn restore(
     let mut chain = ChainVerifier::new(&store_id);
     let mut sealed = Vec::with_capacity(entries.len());
     for (seq, bytes) in entries {
-        let env = Envelope::decode(bytes).map_err(|e| bad(format!("entry {seq} is unreadable: {e}")))?;
-        let e = StoredEntry::seal(&env, chain.head());
-        if e.bytes != *bytes || e.seq != *seq {
-            return Err(bad(format!("entry {seq} is not the exact bytes that were hashed")));
-        }
-        chain.push(&e).map_err(|err| bad(err.to_string()))?;
+        // The bytes as they were signed, never re-encoded: any release's entries restore.
+        let (e, env) = chain.push_bytes(*seq, bytes).map_err(|err| bad(err.to_string()))?;
         sealed.push((e, env));
     }
     let hashes: std::collections::HashMap<u64, Hash> = sealed.iter().map(|(e, _)| (e.seq, e.hash)).collect();
@@ -237,14 +233,15 @@ pub fn restore(
     remove_tmp();
     let built = (|| -> Result<(), StoreError> {
         let conn = crate::node::open_connection(&tmp, false)?;
-        crate::node::create_schema(&conn)?;
+        crate::node::create_schema(&conn, dir, 0)?;
         conn.execute_batch("BEGIN")?;
         for (e, env) in &sealed {
             conn.execute(
                 "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
             )?;
-            crate::apply::apply(&conn, e.seq, env)?;
+            // An entry that cannot be applied is named in `projection_faults`, not a failed restore.
+            crate::migrate::replay_entry(&conn, e.seq, env)?;
         }
         for (cp, sig, hq_sig) in &cps {
             conn.execute(
@@ -404,5 +401,90 @@ impl Store {
             created_ms: self.clock().now_ms(),
         };
         Ok(encode(&header, &entries, &cps))
+    }
+}
+
+/// An HQ entry held unapplied: verified against HQ's key, of a kind this release does not know
+/// (or queued behind one, so that a stream is applied in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldEntry {
+    pub hq_seq: u64,
+    /// `catalog` or `orders`.
+    pub stream: String,
+    /// Its number in that stream.
+    pub seq: u64,
+    pub kind: String,
+    /// The entry's exact bytes (UTF-8 JSON) and HQ's signature over them, as received.
+    pub entry: String,
+    pub signature: String,
+}
+
+/// "HQ entry 44 (catalog 7): catalog_published v2", oldest first.
+pub fn held_hq_entries(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> {
+    Ok(held_in(conn, None)?.iter().map(|h| format!("HQ entry {} ({} {}): {}", h.hq_seq, h.stream, h.seq, stockade_journal::describe_kind(&h.kind))).collect())
+}
+
+fn held_in(conn: &rusqlite::Connection, stream: Option<&str>) -> Result<Vec<HeldEntry>, StoreError> {
+    let exists: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'hq_pending')", [], |r| r.get(0))?;
+    if !exists {
+        return Ok(vec![]);
+    }
+    let mut st = conn.prepare("SELECT hq_seq, stream, seq, kind, entry, signature FROM hq_pending WHERE ?1 IS NULL OR stream = ?1 ORDER BY seq")?;
+    let rows = st.query_map(params![stream], |r| {
+        Ok(HeldEntry {
+            hq_seq: r.get::<_, i64>(0)? as u64,
+            stream: r.get(1)?,
+            seq: r.get::<_, i64>(2)? as u64,
+            kind: r.get(3)?,
+            entry: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(4)?).into_owned(),
+            signature: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl Store {
+    /// HQ entries of `stream` held unapplied, in their stream's order.
+    pub fn held(&self, stream: &str) -> Result<Vec<HeldEntry>, StoreError> {
+        let stream = stream.to_string();
+        self.read(move |c| held_in(c, Some(&stream)))
+    }
+
+    /// Holds a verified HQ entry this release cannot apply (or one queued behind such an entry).
+    pub async fn hold_hq_entry(&self, h: HeldEntry) -> Result<(), StoreError> {
+        tracing::warn!(hq_seq = h.hq_seq, stream = %h.stream, seq = h.seq, kind = %h.kind, "HQ entry held unapplied: this release does not know its kind");
+        self.write(move |tx| {
+            let now = tx.now_ms();
+            tx.conn().execute(
+                "INSERT OR IGNORE INTO hq_pending (hq_seq, stream, seq, kind, entry, signature, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![h.hq_seq as i64, h.stream, h.seq as i64, h.kind, h.entry.as_bytes(), h.signature, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a held entry once it has been applied.
+    pub async fn release_held(&self, hq_seq: u64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.conn().execute("DELETE FROM hq_pending WHERE hq_seq = ?1", params![hq_seq as i64])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The last number of `stream` this store has applied or holds.
+    pub fn stream_position(&self, stream: &str) -> Result<u64, StoreError> {
+        let applied_sql = match stream {
+            "catalog" => "SELECT COALESCE(MAX(retailer_seq), 0) FROM hq_catalog",
+            "orders" => "SELECT COALESCE(MAX(store_seq), 0) FROM purchase_orders",
+            other => return Err(StoreError::invalid("unknown_stream", format!("no HQ stream '{other}'"))),
+        };
+        let stream = stream.to_string();
+        self.read(move |c| {
+            let applied: i64 = c.query_row(applied_sql, [], |r| r.get(0))?;
+            let held: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM hq_pending WHERE stream = ?1", params![stream], |r| r.get(0))?;
+            Ok(applied.max(held) as u64)
+        })
     }
 }

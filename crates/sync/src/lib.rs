@@ -94,6 +94,27 @@ pub fn verify_publication(
         return Err(format!("HQ entry {} is numbered {}", p.hq_seq, env.seq));
     }
     let (what, seq) = match (&env.event, to) {
+        // A kind this release does not know (from a newer HQ): addressee and number are read
+        // from the signed bytes by the protocol's stable field names, so it can be held in order.
+        (HqEvent::Unknown(u), to) => {
+            let v: serde_json::Value = serde_json::from_str(&p.entry).map_err(|e| format!("HQ entry {} is unreadable: {e}", p.hq_seq))?;
+            let field = |name: &str| v["event"][name].as_str().map(str::to_string);
+            let number = |name: &str| v["event"][name].as_u64();
+            match to {
+                Addressee::Retailer(retailer_id) => {
+                    if !retailer_id.is_empty() && field("retailer_id").as_deref() != Some(retailer_id) {
+                        return Err(format!("HQ entry {} is for another retailer", p.hq_seq));
+                    }
+                    ("catalog update", number("retailer_seq").ok_or_else(|| format!("HQ entry {} ({}) carries no retailer_seq", p.hq_seq, u.kind))?)
+                }
+                Addressee::Store { retailer, store } => {
+                    if field("retailer_id").as_deref() != Some(retailer) || field("store_id").as_deref() != Some(store) {
+                        return Err(format!("HQ entry {} is for another store", p.hq_seq));
+                    }
+                    ("purchase order", number("store_seq").ok_or_else(|| format!("HQ entry {} ({}) carries no store_seq", p.hq_seq, u.kind))?)
+                }
+            }
+        }
         (HqEvent::CatalogPublished { retailer_id: r, retailer_seq, .. }, Addressee::Retailer(retailer_id)) => {
             if !retailer_id.is_empty() && r != retailer_id {
                 return Err(format!("HQ entry {} is for another retailer", p.hq_seq));
@@ -113,6 +134,108 @@ pub fn verify_publication(
         return Err(format!("{what} {seq} arrived after {last_applied}: one is missing"));
     }
     Ok((env.hq.clone(), env))
+}
+
+/// The two streams of HQ entries a store applies, each numbered on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Catalog and price updates, numbered per retailer.
+    Catalog,
+    /// Purchase orders, numbered per store.
+    Orders,
+}
+
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Catalog => "catalog",
+            Stream::Orders => "orders",
+        }
+    }
+}
+
+/// What became of a publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Applied,
+    /// Verified and held unapplied: its kind is unknown to this release, or an earlier entry of
+    /// its stream is held (a stream is applied in order).
+    Held,
+}
+
+/// Verifies the next publication of `stream` (HQ's signature, addressee, numbering) and applies
+/// it through the store's journal, or holds it when this release cannot (its kind is unknown,
+/// or listed in `unknown`, which is how a test stands in for an older release).
+pub async fn take_publication(
+    store: &Store,
+    hq_key: &VerifyingKey,
+    stream: Stream,
+    retailer_id: &str,
+    p: &Publication,
+    unknown: &[&str],
+) -> Result<Taken, SyncError> {
+    use stockade_journal::hq_event::HqEvent;
+    let store_id = store.info().store_id.clone();
+    let to = match stream {
+        Stream::Catalog => Addressee::Retailer(retailer_id),
+        Stream::Orders => Addressee::Store { retailer: retailer_id, store: &store_id },
+    };
+    let last = store.stream_position(stream.name())?;
+    let (hq_id, env) = verify_publication(hq_key, to, last, p).map_err(SyncError::BadAnswer)?;
+    let kind = env.event.kind().to_string();
+    let queued = !store.held(stream.name())?.is_empty();
+    if queued || matches!(env.event, HqEvent::Unknown(_)) || unknown.contains(&kind.as_str()) {
+        store
+            .hold_hq_entry(stockade_store::sync::HeldEntry {
+                hq_seq: p.hq_seq,
+                stream: stream.name().into(),
+                seq: last + 1,
+                kind,
+                entry: p.entry.clone(),
+                signature: p.signature.clone(),
+            })
+            .await?;
+        return Ok(Taken::Held);
+    }
+    apply_verified(store, stream, hq_id, p.hq_seq, env.event).await?;
+    Ok(Taken::Applied)
+}
+
+async fn apply_verified(store: &Store, stream: Stream, hq_id: String, hq_seq: u64, event: stockade_journal::hq_event::HqEvent) -> Result<(), SyncError> {
+    use stockade_journal::hq_event::HqEvent;
+    match (stream, event) {
+        (Stream::Catalog, HqEvent::CatalogPublished { retailer_seq, products, .. }) => {
+            store.apply_hq_catalog(hq_id, hq_seq, retailer_seq, products.into_iter().map(Into::into).collect()).await?;
+        }
+        (Stream::Orders, HqEvent::PurchaseOrderIssued { store_seq, po_id, lines, .. }) => {
+            store.apply_hq_order(hq_id, hq_seq, store_seq, po_id, lines).await?;
+        }
+        (s, e) => return Err(SyncError::BadAnswer(format!("HQ entry {hq_seq} ({}) is not of the {} stream", e.kind(), s.name()))),
+    }
+    Ok(())
+}
+
+/// Applies held entries of `stream` that this release now knows, in order, stopping at the first
+/// it still cannot apply. Each is checked against HQ's key again. Returns how many were applied.
+pub async fn apply_held(store: &Store, hq_key: &VerifyingKey, stream: Stream, retailer_id: &str, unknown: &[&str]) -> Result<u64, SyncError> {
+    use stockade_journal::hq_event::HqEvent;
+    let store_id = store.info().store_id.clone();
+    let mut applied = 0;
+    for h in store.held(stream.name())? {
+        let p = Publication { hq_seq: h.hq_seq, seq: h.seq, entry: h.entry.clone(), signature: h.signature.clone() };
+        let to = match stream {
+            Stream::Catalog => Addressee::Retailer(retailer_id),
+            Stream::Orders => Addressee::Store { retailer: retailer_id, store: &store_id },
+        };
+        let (hq_id, env) = verify_publication(hq_key, to, h.seq - 1, &p).map_err(SyncError::BadAnswer)?;
+        if matches!(env.event, HqEvent::Unknown(_)) || unknown.contains(&env.event.kind()) {
+            break;
+        }
+        apply_verified(store, stream, hq_id, h.hq_seq, env.event).await?;
+        store.release_held(h.hq_seq).await?;
+        applied += 1;
+    }
+    Ok(applied)
 }
 
 /// The text a request signature covers: who, when, which request, and a hash of its body.
@@ -312,39 +435,23 @@ impl HqClient {
 
     /// Fetches and applies, in order, the catalog updates HQ published for this store's retailer.
     pub async fn pull_catalog(&self, hq_key: &VerifyingKey, retailer_id: &str) -> Result<u64, SyncError> {
-        let mut applied = 0;
-        loop {
-            let last =
-                self.store.read_async(|c| Ok(c.query_row("SELECT COALESCE(MAX(retailer_seq), 0) FROM hq_catalog", [], |r| r.get::<_, i64>(0))? as u64)).await?;
-            let page: CatalogPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/catalog?after={last}"), Vec::new()).await?;
-            let Some(p) = page.entries.first() else { return Ok(applied) };
-            let (hq_id, env) = verify_publication(hq_key, Addressee::Retailer(retailer_id), last, p).map_err(SyncError::BadAnswer)?;
-            let stockade_journal::hq_event::HqEvent::CatalogPublished { retailer_seq, products, .. } = env.event else {
-                return Err(SyncError::BadAnswer("not a catalog publication".into()));
-            };
-            self.store.apply_hq_catalog(hq_id, p.hq_seq, retailer_seq, products).await?;
-            applied += 1;
-        }
+        self.pull(hq_key, Stream::Catalog, retailer_id, "/hq/api/v1/my/catalog").await
     }
 
     /// Fetches and records, in order, the purchase orders HQ approved for this store.
     pub async fn pull_orders(&self, hq_key: &VerifyingKey, retailer_id: &str) -> Result<u64, SyncError> {
-        let store_id = self.store.info().store_id.clone();
-        let mut applied = 0;
+        self.pull(hq_key, Stream::Orders, retailer_id, "/hq/api/v1/my/orders").await
+    }
+
+    async fn pull(&self, hq_key: &VerifyingKey, stream: Stream, retailer_id: &str, path: &str) -> Result<u64, SyncError> {
+        let mut applied = apply_held(&self.store, hq_key, stream, retailer_id, &[]).await?;
         loop {
-            let last = self
-                .store
-                .read_async(|c| Ok(c.query_row("SELECT COALESCE(MAX(store_seq), 0) FROM purchase_orders", [], |r| r.get::<_, i64>(0))? as u64))
-                .await?;
-            let page: CatalogPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/orders?after={last}"), Vec::new()).await?;
+            let last = self.store.stream_position(stream.name())?;
+            let page: CatalogPage = self.call(reqwest::Method::GET, &format!("{path}?after={last}"), Vec::new()).await?;
             let Some(p) = page.entries.first() else { return Ok(applied) };
-            let to = Addressee::Store { retailer: retailer_id, store: &store_id };
-            let (hq_id, env) = verify_publication(hq_key, to, last, p).map_err(SyncError::BadAnswer)?;
-            let stockade_journal::hq_event::HqEvent::PurchaseOrderIssued { store_seq, po_id, lines, .. } = env.event else {
-                return Err(SyncError::BadAnswer("not a purchase order".into()));
-            };
-            self.store.apply_hq_order(hq_id, p.hq_seq, store_seq, po_id, lines).await?;
-            applied += 1;
+            if take_publication(&self.store, hq_key, stream, retailer_id, p, &[]).await? == Taken::Applied {
+                applied += 1;
+            }
         }
     }
 
@@ -492,7 +599,7 @@ mod tests {
             actor: "operator".into(),
             event: HqEvent::CatalogPublished { retailer_id: retailer.into(), retailer_seq, products: vec![] },
         };
-        let bytes = env.encode();
+        let bytes = env.encode().unwrap();
         let signature = hex::encode(ed25519_dalek::Signer::sign(key, &entry_message(9, &bytes)).to_bytes());
         Publication { hq_seq: 9, seq: retailer_seq, entry: String::from_utf8(bytes).unwrap(), signature }
     }
@@ -531,7 +638,7 @@ mod tests {
                     lines: vec![],
                 },
             };
-            let bytes = env.encode();
+            let bytes = env.encode().unwrap();
             let signature = hex::encode(ed25519_dalek::Signer::sign(&hq, &entry_message(12, &bytes)).to_bytes());
             Publication { hq_seq: 12, seq: store_seq, entry: String::from_utf8(bytes).unwrap(), signature }
         };

@@ -27,6 +27,9 @@ pub struct ErrorDetail {
     /// Replication only: how many entries HQ holds (a `gap` answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hq_size: Option<u64>,
+    /// A 500 from a command that failed unexpectedly: the id its log line carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 #[derive(Debug)]
@@ -37,11 +40,12 @@ pub struct ApiError {
     pub violations: Vec<Violation>,
     pub fields: Vec<FieldError>,
     pub hq_size: Option<u64>,
+    pub incident: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.into(), message: message.into(), violations: vec![], fields: vec![], hq_size: None }
+        ApiError { status, code: code.into(), message: message.into(), violations: vec![], fields: vec![], hq_size: None, incident: None }
     }
 }
 
@@ -56,7 +60,8 @@ impl From<stockade_hq::HqError> for ApiError {
             HqError::Refused { code, .. } => ApiError::new(StatusCode::FORBIDDEN, code, msg),
             HqError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             HqError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
-            HqError::Corrupt(_) | HqError::Db(_) | HqError::Io(_) => {
+            HqError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),
+            HqError::Corrupt(_) | HqError::Db(_) | HqError::Io(_) | HqError::SchemaTooNew { .. } => {
                 tracing::error!(error = %msg, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong at HQ; nothing was recorded")
             }
@@ -76,7 +81,14 @@ impl From<StoreError> for ApiError {
             StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             StoreError::Locked(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", msg),
             StoreError::PinLocked => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "pin_locked", msg),
-            StoreError::Corrupt(_) | StoreError::Db(_) | StoreError::Io(_) => {
+            // A new command whose entry would take a total out of range: refused whole.
+            StoreError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),
+            StoreError::Incident(id) => {
+                let mut a = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg);
+                a.incident = Some(id);
+                a
+            }
+            StoreError::Corrupt(_) | StoreError::Db(_) | StoreError::Io(_) | StoreError::SchemaTooNew { .. } => {
                 tracing::error!(error = %msg, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the store node; nothing was recorded")
             }
@@ -121,6 +133,7 @@ impl IntoResponse for ApiError {
                 violations: self.violations.into_iter().map(ExplainedViolation::from).collect(),
                 fields: self.fields,
                 hq_size: self.hq_size,
+                incident: self.incident,
             },
         };
         (self.status, axum::Json(body)).into_response()

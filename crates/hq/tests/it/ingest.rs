@@ -137,7 +137,7 @@ fn forged_batches_are_refused_logged_and_flag_the_store() {
         for (seq, bytes) in &batch.entries[10..] {
             let mut env = Envelope::decode(bytes).unwrap();
             env.at_ms += 1; // a different time: a different history
-            let e = StoredEntry::seal(&env, prev);
+            let e = StoredEntry::seal(&env, prev).unwrap();
             prev = e.hash;
             rewritten.push((*seq, e.bytes));
         }

@@ -1,0 +1,57 @@
+//! Ranges of every quantity and amount that may enter the journal. A value outside them is
+//! refused before it is journaled (with the field named), so no entry can make a projection
+//! overflow: the journal replays the same state forever, and a poisoned entry would too.
+
+/// Largest magnitude of any running total (stock in units, money in minor units). Far above a
+/// real store (10^15 cents is ten trillion dollars), far below where `i64` wraps (9.2 × 10^18),
+/// so a sum of bounded values checked against it can never wrap.
+pub const MAX_TOTAL: i64 = 1_000_000_000_000_000;
+/// Units in one receipt line or one adjustment.
+pub const MAX_LINE_UNITS: i64 = 1_000_000;
+/// Units counted for one product.
+pub const MAX_COUNTED_UNITS: i64 = 10_000_000;
+/// A unit's cost or price, minor units (1,000,000.00).
+pub const MAX_UNIT_MINOR: i64 = 100_000_000;
+/// Cash in a till (float, counted), minor units (1,000,000.00).
+pub const MAX_CASH_MINOR: i64 = 100_000_000;
+
+/// A value outside its field's range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} must be between {min} and {max} (got {value})")]
+pub struct OutOfRange {
+    pub field: String,
+    pub value: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+/// `value` if `min ≤ value ≤ max`, else an error naming `field`.
+pub fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<i64, OutOfRange> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(OutOfRange { field: field.to_string(), value, min, max })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn in_range_accepts_exactly_the_range(v in any::<i64>(), a in -1000i64..1000, w in 0i64..1000) {
+            let r = in_range("x", v, a, a + w);
+            prop_assert_eq!(r.is_ok(), v >= a && v <= a + w);
+            if let Err(e) = r { prop_assert!(e.to_string().starts_with("x must be between")); }
+        }
+    }
+
+    #[test]
+    fn sums_of_bounded_values_cannot_wrap() {
+        // A projection adds at most MAX_TOTAL to a total of at most MAX_TOTAL.
+        assert!(MAX_TOTAL.checked_mul(2).is_some());
+        assert!(MAX_LINE_UNITS < MAX_TOTAL && MAX_COUNTED_UNITS < MAX_TOTAL && MAX_UNIT_MINOR.checked_mul(MAX_LINE_UNITS).is_some_and(|v| v < MAX_TOTAL));
+    }
+}
