@@ -64,7 +64,8 @@ fn r1_store_migrates_with_staff_pins_customers_and_orders_intact_and_a_second_mi
     let backups: Vec<_> = std::fs::read_dir(dir.join("backups")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
     let b = rusqlite::Connection::open_with_flags(&backups[0], rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let (n, head): (i64, Vec<u8>) = b.query_row("SELECT COUNT(*), (SELECT hash FROM journal ORDER BY seq DESC LIMIT 1) FROM journal", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let (n, head): (i64, Vec<u8>) =
+        b.query_row("SELECT COUNT(*), (SELECT hash FROM journal ORDER BY seq DESC LIMIT 1) FROM journal", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     assert_eq!((n, hex_of(&head)), (s["journal_size"].as_i64().unwrap(), s["head_hash"].as_str().unwrap().to_string()), "the backup is the r1 database");
     let has_versions: bool = b.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations')", [], |r| r.get(0)).unwrap();
     assert!(!has_versions, "the backup was taken before migrating");
@@ -122,7 +123,19 @@ fn r1_backup_restores_r1_hq_migrates_and_the_upgraded_store_replicates_to_it() {
     let key = tmp.path().join("store.key");
     copy(&golden().join("store/store.key"), &key);
     let out = run_ok(
-        &["restore", "--data", p(&restored), "--from", p(&golden().join("store.backup")), "--key", p(&key), "--manager", "manager", "--password", "a new password 1"],
+        &[
+            "restore",
+            "--data",
+            p(&restored),
+            "--from",
+            p(&golden().join("store.backup")),
+            "--key",
+            p(&key),
+            "--manager",
+            "manager",
+            "--password",
+            "a new password 1",
+        ],
         &[],
     );
     assert!(out.contains(s["head_hash"].as_str().unwrap()) || status_json(&restored)["head_hash"] == s["head_hash"], "{out}");
@@ -184,10 +197,8 @@ fn r1_backup_restores_r1_hq_migrates_and_the_upgraded_store_replicates_to_it() {
     let rebuilt = tmp.path().join("rebuilt");
     std::fs::create_dir_all(&rebuilt).unwrap();
     copy(&golden().join("hq/hq.key"), &rebuilt.join("hq.key"));
-    let out = run_ok(
-        &["hq", "rebuild", "--data", p(&rebuilt), "--hq-journal", p(&golden().join("hq.backup")), "--store", p(&golden().join("store.backup"))],
-        &[],
-    );
+    let out =
+        run_ok(&["hq", "rebuild", "--data", p(&rebuilt), "--hq-journal", p(&golden().join("hq.backup")), "--store", p(&golden().join("store.backup"))], &[]);
     assert!(out.contains(s["head_hash"].as_str().unwrap()), "the rebuilt HQ holds r1's head: {out}");
     let (code, out) = run(&["hq", "verify", "--data", p(&rebuilt)]);
     assert_eq!(code, 0, "{out}");
@@ -226,9 +237,11 @@ fn r1_hq_on_postgresql_migrates_and_verifies_with_its_tokens() {
     let h = &m["postgres"]["hq"];
     let name = format!("stockade_t_golden_{}", std::process::id());
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     let db_url = with_dbname(&url, &name);
-    let load = std::process::Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &db_url, "-f", p(&golden().join("hq-postgres.sql"))]).output().unwrap();
+    let load =
+        std::process::Command::new("psql").args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &db_url, "-f", p(&golden().join("hq-postgres.sql"))]).output().unwrap();
     assert!(load.status.success(), "psql: {}", text(&load));
 
     let tmp = tempfile::tempdir().unwrap();
@@ -317,7 +330,8 @@ fn r1_poisoned_journal_is_named_by_verify_status_and_hq_and_never_answers_500() 
     let init = run_ok(&["hq", "init", "--data", p(&hq)], &[]);
     assert!(init.contains("HQ public key"), "{init}");
     run_ok(&["hq", "add-retailer", "--data", p(&hq), "--id", "acme", "--name", "Acme"], &[]);
-    let added = run_ok(&["hq", "add-store", "--data", p(&hq), "--retailer", "acme", "--public-key", st["public_key"].as_str().unwrap(), "--name", "Poisoned St"], &[]);
+    let added =
+        run_ok(&["hq", "add-store", "--data", p(&hq), "--retailer", "acme", "--public-key", st["public_key"].as_str().unwrap(), "--name", "Poisoned St"], &[]);
     let code = added.lines().find_map(|l| l.strip_prefix("enrolment code: ")).unwrap().split_whitespace().next().unwrap().to_string();
     let (_hq_server, hq_url) = serve(&["hq", "serve", "--data", p(&hq), "--listen", "127.0.0.1:0"], &[]);
     drop(_server);
@@ -337,8 +351,13 @@ fn r1_poisoned_journal_is_named_by_verify_status_and_hq_and_never_answers_500() 
     assert_eq!(unprojected, [count_seq as i64]);
     // HQ's stock equals the store's for every product, the poisoned one (55) and those received
     // after the poisoned entries included.
-    let hq_stock: std::collections::BTreeMap<String, i64> =
-        db.prepare("SELECT product_id, on_hand FROM stock WHERE on_hand <> 0").unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect();
+    let hq_stock: std::collections::BTreeMap<String, i64> = db
+        .prepare("SELECT product_id, on_hand FROM stock WHERE on_hand <> 0")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
     let store_db = rusqlite::Connection::open(dir.join("store.db")).unwrap();
     let store_stock: std::collections::BTreeMap<String, i64> = store_db
         .prepare("SELECT product_id, on_hand FROM products WHERE on_hand <> 0")
@@ -354,6 +373,7 @@ fn r1_poisoned_journal_is_named_by_verify_status_and_hq_and_never_answers_500() 
 }
 
 fn token_for(c: &reqwest::blocking::Client, url: &str, poison: &Value) -> String {
-    let v: Value = c.post(format!("{url}/api/login")).json(&json!({"username": poison["manager"], "password": poison["password"]})).send().unwrap().json().unwrap();
+    let v: Value =
+        c.post(format!("{url}/api/login")).json(&json!({"username": poison["manager"], "password": poison["password"]})).send().unwrap().json().unwrap();
     v["token"].as_str().unwrap().to_string()
 }

@@ -631,7 +631,10 @@ impl Hq {
                 .unwrap_or(0) as u64
                 + 1)
         })?;
-        self.append_hq("operator", vec![HqEvent::CatalogPublished { retailer_id: retailer_id.into(), retailer_seq: next, products: products.into_iter().map(Into::into).collect() }])?;
+        self.append_hq(
+            "operator",
+            vec![HqEvent::CatalogPublished { retailer_id: retailer_id.into(), retailer_seq: next, products: products.into_iter().map(Into::into).collect() }],
+        )?;
         Ok(next)
     }
 

@@ -123,7 +123,9 @@ fn holds_journal(db: &Db) -> Result<bool, HqError> {
     // Release 1 created every table on open: a database without hq_journal is empty.
     let exists = match db {
         Db::Sqlite(_) => db.tx(|tx| tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hq_journal'", &[]))?.is_some(),
-        Db::Postgres(_) => db.tx(|tx| tx.one("SELECT 1 FROM information_schema.tables WHERE table_name = 'hq_journal' AND table_schema = current_schema()", &[]))?.is_some(),
+        Db::Postgres(_) => {
+            db.tx(|tx| tx.one("SELECT 1 FROM information_schema.tables WHERE table_name = 'hq_journal' AND table_schema = current_schema()", &[]))?.is_some()
+        }
     };
     Ok(exists && db.tx(|tx| tx.one("SELECT 1 FROM hq_journal LIMIT 1", &[]))?.is_some())
 }
@@ -147,13 +149,16 @@ fn backup_before(dir: &Path, db: &Db, from_version: i64, now_ms: i64) -> Result<
         Db::Postgres(_) => {
             let path = folder.join(format!("hq-journal-schema-v{from_version}-{now_ms}.backup"));
             let bytes = crate::rebuild::backup_hq_journal_of(db, now_ms)?;
-            let decoded = stockade_journal::backup::decode(&String::from_utf8_lossy(&bytes)).map_err(|e| HqError::Io(format!("the pre-migration backup does not read back: {e}")))?;
+            let decoded = stockade_journal::backup::decode(&String::from_utf8_lossy(&bytes))
+                .map_err(|e| HqError::Io(format!("the pre-migration backup does not read back: {e}")))?;
             let rows = journal_head(db)?.and_then(|r| r[0].i()).unwrap_or(-1);
             if decoded.entries.len() as i64 != rows {
                 return Err(HqError::Io("the pre-migration backup does not hold HQ's whole journal; nothing was changed".into()));
             }
             let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| HqError::Io(format!("cannot write {}: {e}", path.display())))?;
+            std::fs::write(&tmp, &bytes)
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| HqError::Io(format!("cannot write {}: {e}", path.display())))?;
             Ok(path)
         }
     }

@@ -168,8 +168,7 @@ fn move_stock(tx: &mut dyn Tx, ctx: &StoreCtx, env: &Envelope, day: &str, produc
         ),
         &[r.clone(), s.clone(), product_id.into(), delta.into()],
     )?;
-    let on_hand =
-        row.and_then(|r| r[0].i()).ok_or_else(|| ctx.unprojectable(env, format!("stock of product '{product_id}' would leave the range ±{MAX}")))?;
+    let on_hand = row.and_then(|r| r[0].i()).ok_or_else(|| ctx.unprojectable(env, format!("stock of product '{product_id}' would leave the range ±{MAX}")))?;
     tx.exec(
         "INSERT INTO daily_stock (retailer_id, store_id, day, product_id, closing) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (retailer_id, store_id, day, product_id) DO UPDATE SET closing = excluded.closing",
@@ -267,11 +266,23 @@ pub fn apply_store_entries(tx: &mut dyn Tx, ctx: &mut StoreCtx, envs: &[&Envelop
 fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<(), HqError> {
     let [r, s] = ctx.key();
     if ctx.unknown_kinds.iter().any(|k| k == env.event.kind()) {
-        return Err(ctx.unprojectable(env, format!("unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ", stockade_journal::describe_kind(env.event.kind()))));
+        return Err(ctx.unprojectable(
+            env,
+            format!(
+                "unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ",
+                stockade_journal::describe_kind(env.event.kind())
+            ),
+        ));
     }
     match &env.event {
         Event::Unknown(u) => {
-            return Err(ctx.unprojectable(env, format!("unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ", stockade_journal::describe_kind(&u.kind))));
+            return Err(ctx.unprojectable(
+                env,
+                format!(
+                    "unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ",
+                    stockade_journal::describe_kind(&u.kind)
+                ),
+            ));
         }
         Event::StoreInitialized { name, jurisdiction, timezone, .. } => {
             ctx.tz = Some(timezone.parse().map_err(|_| HqError::Corrupt(format!("store {}: unknown time zone '{timezone}'", ctx.store_id)))?);
@@ -366,7 +377,14 @@ fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<()
                 };
                 let pid = pid.to_string();
                 let w = product_weight(tx, ctx, &pid)?;
-                add_sales(tx, ctx, env, &day, &pid, [q.checked_neg(), Some(0), q.checked_mul(w).and_then(i64::checked_neg), net.checked_neg(), tax.checked_neg(), Some(0)])?;
+                add_sales(
+                    tx,
+                    ctx,
+                    env,
+                    &day,
+                    &pid,
+                    [q.checked_neg(), Some(0), q.checked_mul(w).and_then(i64::checked_neg), net.checked_neg(), tax.checked_neg(), Some(0)],
+                )?;
                 move_stock(tx, ctx, env, &day, &pid, taken)?;
             }
         }
@@ -374,7 +392,14 @@ fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<()
             let day = ctx.day(env.seq, env.at_ms)?;
             for l in lines {
                 let w = product_weight(tx, ctx, &l.product_id)?;
-                add_sales(tx, ctx, env, &day, &l.product_id, [Some(0), Some(l.quantity), l.quantity.checked_mul(w).and_then(i64::checked_neg), Some(0), Some(0), Some(l.refund_minor)])?;
+                add_sales(
+                    tx,
+                    ctx,
+                    env,
+                    &day,
+                    &l.product_id,
+                    [Some(0), Some(l.quantity), l.quantity.checked_mul(w).and_then(i64::checked_neg), Some(0), Some(0), Some(l.refund_minor)],
+                )?;
                 let back = sum(ctx, env, "a return", l.restocked.iter().map(|t| t.quantity))?;
                 move_stock(tx, ctx, env, &day, &l.product_id, back)?;
             }

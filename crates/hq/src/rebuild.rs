@@ -98,7 +98,8 @@ pub(crate) fn backup_hq_journal_of(db: &Db, now_ms: i64) -> Result<Vec<u8>, HqEr
         Ok::<_, HqError>((rows, head))
     })?;
     let entries: Vec<(u64, Vec<u8>)> = rows.into_iter().filter_map(|r| Some((r[0].i()? as u64, r[1].b()?.to_vec()))).collect();
-    let first = entries.first().map(|e| HqEnvelope::decode(&e.1)).transpose().map_err(|e| HqError::Corrupt(format!("HQ journal entry 1 is unreadable: {e}")))?;
+    let first =
+        entries.first().map(|e| HqEnvelope::decode(&e.1)).transpose().map_err(|e| HqError::Corrupt(format!("HQ journal entry 1 is unreadable: {e}")))?;
     let Some(HqEnvelope { event: HqEvent::HqInitialized { hq_id, public_key, .. }, .. }) = first else {
         return Err(HqError::Corrupt("HQ journal entry 1 is not the initialization".into()));
     };

@@ -85,7 +85,12 @@ impl From<pr::Totals> for p::Totals {
 
 impl From<p::Totals> for pr::Totals {
     fn from(t: p::Totals) -> Self {
-        pr::Totals { subtotal_minor: t.subtotal_minor, taxes: t.taxes.into_iter().map(Into::into).collect(), tax_minor: t.tax_minor, total_minor: t.total_minor }
+        pr::Totals {
+            subtotal_minor: t.subtotal_minor,
+            taxes: t.taxes.into_iter().map(Into::into).collect(),
+            tax_minor: t.tax_minor,
+            total_minor: t.total_minor,
+        }
     }
 }
 

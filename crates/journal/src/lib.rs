@@ -390,7 +390,8 @@ mod tests {
     fn received_bytes_are_hashed_as_they_are_not_as_this_release_would_write_them() {
         // Same content, other spelling (spaces, field order): a different entry, accepted as is.
         let a = b"{\"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\",\"event\":{\"kind\":\"sale_voided\",\"sale_id\":\"x\",\"reason\":\"r\"}}";
-        let b = b"{ \"event\": {\"reason\":\"r\", \"sale_id\":\"x\", \"kind\":\"sale_voided\"}, \"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\"}";
+        let b =
+            b"{ \"event\": {\"reason\":\"r\", \"sale_id\":\"x\", \"kind\":\"sale_voided\"}, \"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\"}";
         let (ea, _) = ChainVerifier::new("s1").push_bytes(1, a).unwrap();
         let (eb, envb) = ChainVerifier::new("s1").push_bytes(1, b).unwrap();
         assert_ne!(ea.hash, eb.hash);

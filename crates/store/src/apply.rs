@@ -356,14 +356,8 @@ fn move_stock(conn: &Connection, seq: i64, idx: usize, product_id: &str, lot_id:
     if delta.checked_abs().is_none_or(|d| d > MAX_PROJECTED) {
         return Err(Step::OutOfRange(format!("a stock change of {delta} units of product '{product_id}' is out of range")));
     }
-    conn.prepare_cached("INSERT INTO stock_moves (seq, idx, product_id, lot_id, delta, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![
-        seq,
-        idx as i64,
-        product_id,
-        lot_id,
-        delta,
-        reason
-    ])?;
+    conn.prepare_cached("INSERT INTO stock_moves (seq, idx, product_id, lot_id, delta, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![seq, idx as i64, product_id, lot_id, delta, reason])?;
     add_to(conn, "lots", "on_hand", "lot_id", lot_id, delta, false)?;
     add_to(conn, "products", "on_hand", "product_id", product_id, delta, false)?;
     Ok(())

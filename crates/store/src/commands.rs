@@ -439,7 +439,8 @@ impl Store {
                     return Err(bad("invalid_request", format!("product {} is counted twice", l.product_id)));
                 }
                 let p = load_product(tx.conn(), &l.product_id)?;
-                let variance = l.counted.checked_sub(p.on_hand).ok_or_else(|| bad("invalid_quantity", format!("the count of {} is out of range", p.spec.name)))?;
+                let variance =
+                    l.counted.checked_sub(p.on_hand).ok_or_else(|| bad("invalid_quantity", format!("the count of {} is out of range", p.spec.name)))?;
                 let changes = if variance == 0 { vec![] } else { stock_changes(tx, &l.product_id, &p.spec.name, variance)? };
                 out.push(CountVariance { product_id: l.product_id.clone(), expected: p.on_hand, counted: l.counted, variance });
                 lines.push(CountedLine { product_id: l.product_id, expected: p.on_hand, counted: l.counted, changes });

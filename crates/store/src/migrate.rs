@@ -206,16 +206,23 @@ pub(crate) fn rebuild_projections_in(conn: &Connection) -> Result<Vec<Fault>, St
         conn.execute(&format!("DELETE FROM {table}"), [])?;
     }
     let mut faults = Vec::new();
-    let mut st = conn.prepare("SELECT seq, bytes FROM journal ORDER BY seq")?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let seq = r.get::<_, i64>(0)? as u64;
-        let bytes: Vec<u8> = r.get(1)?;
-        let env = Envelope::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("entry {seq} is unreadable: {e}; run `stockade store verify`")))?;
-        if let Some(f) = replay_entry(conn, seq, &env)? {
-            tracing::warn!(seq = f.seq, kind = %f.kind, reason = %f.reason, "journal entry left out of the projections");
-            faults.push(f);
+    let mut next = 1i64;
+    loop {
+        // Read a page, then apply it: a savepoint rolled back while a read is open on the same
+        // connection would abort that read.
+        let page: Vec<(i64, Vec<u8>)> = conn
+            .prepare_cached("SELECT seq, bytes FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT 2000")?
+            .query_map(params![next], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = page.last().map(|p| p.0) else { break };
+        for (seq, bytes) in page {
+            let env = Envelope::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("entry {seq} is unreadable: {e}; run `stockade store verify`")))?;
+            if let Some(f) = replay_entry(conn, seq as u64, &env)? {
+                tracing::warn!(seq = f.seq, kind = %f.kind, reason = %f.reason, "journal entry left out of the projections");
+                faults.push(f);
+            }
         }
+        next = last + 1;
     }
     Ok(faults)
 }

@@ -133,37 +133,55 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
     let mut chain = ChainVerifier::new(&store_id);
     let mut verified_checkpoints = 0u64;
     {
-        let mut st = conn.prepare("SELECT seq, recorded_at, actor, kind, bytes, prev_hash, hash FROM stored.journal ORDER BY seq").map_err(e)?;
-        let mut rows = st.query([]).map_err(e)?;
-        while let Some(r) = rows.next().map_err(e)? {
-            let seq: i64 = r.get(0).map_err(e)?;
+        // Read in pages, then check and replay each: a savepoint rolled back during the replay
+        // (an entry left out) would abort a read still open on this connection.
+        let mut next = i64::MIN;
+        loop {
             let to_hash = |v: Vec<u8>| -> Hash { v.try_into().unwrap_or([0xff; 32]) };
-            let entry = StoredEntry {
-                seq: seq as u64,
-                at_ms: r.get(1).map_err(e)?,
-                actor: r.get(2).map_err(e)?,
-                kind: r.get(3).map_err(e)?,
-                bytes: r.get(4).map_err(e)?,
-                prev_hash: to_hash(r.get(5).map_err(e)?),
-                hash: to_hash(r.get(6).map_err(e)?),
-            };
-            let env = chain.push(&entry).map_err(|c| Ok(Finding::Journal(c)))?;
-            if let Some((head, sig, hq_sig)) = checkpoints.get(&entry.seq) {
-                let cp = Checkpoint { store_id: store_id.clone(), size: entry.seq, head: *head };
-                if *head != entry.hash {
-                    return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "its head differs from the journal's hash".into() })));
-                }
-                if !cp.verify(key, sig) {
-                    return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "signature does not verify".into() })));
-                }
-                if let Some(hq_sig) = hq_sig {
-                    if !hq_key.as_ref().is_some_and(|k| cp.verify(k, hq_sig)) {
-                        return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "HQ's co-signature does not verify".into() })));
+            let page: Vec<StoredEntry> = conn
+                .prepare_cached("SELECT seq, recorded_at, actor, kind, bytes, prev_hash, hash FROM stored.journal WHERE seq >= ?1 ORDER BY seq LIMIT 2000")
+                .map_err(e)?
+                .query_map(params![next], |r| {
+                    Ok(StoredEntry {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        at_ms: r.get(1)?,
+                        actor: r.get(2)?,
+                        kind: r.get(3)?,
+                        bytes: r.get(4)?,
+                        prev_hash: to_hash(r.get(5)?),
+                        hash: to_hash(r.get(6)?),
+                    })
+                })
+                .map_err(e)?
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+            let Some(last) = page.last().map(|x| x.seq as i64) else { break };
+            next = last + 1;
+            for entry in page {
+                let env = chain.push(&entry).map_err(|c| Ok(Finding::Journal(c)))?;
+                if let Some((head, sig, hq_sig)) = checkpoints.get(&entry.seq) {
+                    let cp = Checkpoint { store_id: store_id.clone(), size: entry.seq, head: *head };
+                    if *head != entry.hash {
+                        return Err(Ok(Finding::Journal(ChainError::BadCheckpoint {
+                            size: entry.seq,
+                            reason: "its head differs from the journal's hash".into(),
+                        })));
                     }
+                    if !cp.verify(key, sig) {
+                        return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "signature does not verify".into() })));
+                    }
+                    if let Some(hq_sig) = hq_sig {
+                        if !hq_key.as_ref().is_some_and(|k| cp.verify(k, hq_sig)) {
+                            return Err(Ok(Finding::Journal(ChainError::BadCheckpoint {
+                                size: entry.seq,
+                                reason: "HQ's co-signature does not verify".into(),
+                            })));
+                        }
+                    }
+                    verified_checkpoints += 1;
                 }
-                verified_checkpoints += 1;
+                replay_entry(&conn, entry.seq, &env).map_err(|err| Ok(Finding::Replay { seq: entry.seq, reason: err.to_string() }))?;
             }
-            replay_entry(&conn, entry.seq, &env).map_err(|err| Ok(Finding::Replay { seq: entry.seq, reason: err.to_string() }))?;
         }
     }
     if let Some(size) = checkpoints.keys().copied().filter(|s| *s > chain.size()).min() {
@@ -201,9 +219,14 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
             conn.query_row("SELECT EXISTS(SELECT 1 FROM stored.sqlite_master WHERE type = 'table' AND name = ?1)", [table], |r| r.get(0)).map_err(e)?;
         if !stored_has {
             // A table added by a later schema version: the replay must have produced nothing for it.
-            let key: Option<String> = conn.query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM main.{table} LIMIT 1"), [], |r| r.get(0)).optional().map_err(e)?;
+            let key: Option<String> =
+                conn.query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM main.{table} LIMIT 1"), [], |r| r.get(0)).optional().map_err(e)?;
             if let Some(k) = key {
-                return Err(Ok(Finding::Projection { table: table.to_string(), key: k, problem: "is missing (the database predates this table: run `stockade store migrate`)" }));
+                return Err(Ok(Finding::Projection {
+                    table: table.to_string(),
+                    key: k,
+                    problem: "is missing (the database predates this table: run `stockade store migrate`)",
+                }));
             }
             continue;
         }

@@ -165,7 +165,8 @@ fn tamper(c: &Connection, table: &str, rng: &mut impl Rng) -> Option<String> {
     if rowids.is_empty() {
         // A table the journal leaves empty (e.g. projection_faults of a clean store): a forged row.
         let cols = columns(c, table);
-        let v: Vec<Value> = cols.iter().enumerate().map(|(i, _)| if i == 0 { Value::Integer(rng.gen_range(1..50)) } else { Value::Text("forged".into()) }).collect();
+        let v: Vec<Value> =
+            cols.iter().enumerate().map(|(i, _)| if i == 0 { Value::Integer(rng.gen_range(1..50)) } else { Value::Text("forged".into()) }).collect();
         let sql = format!("INSERT INTO {table} VALUES ({})", vec!["?"; cols.len()].join(","));
         c.execute(&sql, params_from_iter(v.iter())).ok()?;
         return Some(format!("inserted a forged row into the empty table {table}"));
