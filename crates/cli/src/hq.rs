@@ -383,7 +383,8 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         }
         HqCmd::Reproject { at, all } => {
             let hq = open(&at)?;
-            let stores = stockade_hq::migrate::reproject(hq.db(), &[], all)?;
+            let scan = if all { stockade_hq::migrate::Scan::All } else { stockade_hq::migrate::Scan::OutOfRangeAndLeftOut };
+            let stores = stockade_hq::migrate::reproject(hq.db(), &[], scan)?;
             println!("{} stores reprojected", stores.len());
             for s in &stores {
                 println!("  store {s}");

@@ -83,9 +83,10 @@ pub fn migrate(dir: &Path, db: &Db, now_ms: i64) -> Result<MigrationReport, HqEr
     }
     let mut report = run(db, &done, now_ms)?;
     report.backup = backup;
-    if from_version > 0 || !report.applied.is_empty() {
-        report.reprojected = reproject(db, &[], false)?;
-    }
+    // Figures out of range can only come from a release before checked arithmetic (scanned once,
+    // when migrating from it); entries an older release left out are looked up at every open.
+    let scan = if report.applied.is_empty() { Scan::LeftOut } else { Scan::OutOfRangeAndLeftOut };
+    report.reprojected = reproject(db, &[], scan)?;
     if !report.applied.is_empty() {
         tracing::info!(from = report.from_version, to = report.to_version, "HQ schema migrated");
     }
@@ -167,15 +168,28 @@ fn backup_before(dir: &Path, db: &Db, from_version: i64, now_ms: i64) -> Result<
 /// Tables holding rows derived from one store's entries.
 const PER_STORE: &[&str] = &["store_heads", "products", "sale_lines", "stock", "daily_sales", "daily_stock", "po_events", "unprojected"];
 
-/// Rebuilds the derived rows of stores from their entries: every store when `all`, else the
-/// stores with a figure out of range or with unprojected entries whose kind is now known
-/// (`unknown_kinds`: what this HQ still treats as unknown). Returns the store ids.
-pub fn reproject(db: &Db, unknown_kinds: &[String], all: bool) -> Result<Vec<String>, HqError> {
+/// Which stores [`reproject`] rebuilds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// Every store.
+    All,
+    /// Stores with entries left out whose kind this release now knows.
+    LeftOut,
+    /// Those, and stores with a figure out of range (written before checked arithmetic).
+    OutOfRangeAndLeftOut,
+}
+
+/// Rebuilds the derived rows of stores from their entries (see [`Scan`]); `unknown_kinds` is
+/// what this HQ still treats as unknown. Returns the store ids.
+pub fn reproject(db: &Db, unknown_kinds: &[String], scan: Scan) -> Result<Vec<String>, HqError> {
     let max = stockade_domain::MAX_TOTAL;
+    let all = scan == Scan::All;
     let stores = db.tx(|tx| {
         let mut out: Vec<(String, String)> = Vec::new();
         let sql = if all {
             "SELECT retailer_id, store_id FROM store_heads".to_string()
+        } else if scan == Scan::LeftOut {
+            String::new()
         } else {
             format!(
                 "SELECT retailer_id, store_id FROM stock WHERE abs(on_hand) > {max}
@@ -184,8 +198,10 @@ pub fn reproject(db: &Db, unknown_kinds: &[String], all: bool) -> Result<Vec<Str
                     OR abs(weight_mg) > {max} OR abs(net_minor) > {max} OR abs(tax_minor) > {max} OR abs(refund_minor) > {max}"
             )
         };
-        for r in tx.query(&sql, &[])? {
-            out.push((r[0].show(), r[1].show()));
+        if !sql.is_empty() {
+            for r in tx.query(&sql, &[])? {
+                out.push((r[0].show(), r[1].show()));
+            }
         }
         if !all {
             for r in tx.query("SELECT retailer_id, store_id, kind FROM unprojected", &[])? {

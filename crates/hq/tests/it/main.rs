@@ -7,3 +7,4 @@ mod export;
 mod fixture;
 mod ingest;
 mod replenish;
+mod rollout;
