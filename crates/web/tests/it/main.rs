@@ -4,6 +4,7 @@ mod api;
 mod authz;
 mod bad_input;
 mod orders;
+mod robust;
 
 use serde_json::{json, Value};
 use std::sync::Arc;
