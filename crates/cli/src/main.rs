@@ -1,6 +1,8 @@
 //! `stockade`: the one binary. A thin edge: parse arguments, call the crates, print the error
 //! chain once and set the exit code.
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rand::RngCore;

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::pg::with_dbname;
 use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -270,19 +271,6 @@ fn postgres_url() -> Option<String> {
             println!("skipping the PostgreSQL upgrade test: STOCKADE_TEST_POSTGRES is not set (outside CI only)");
             None
         }
-    }
-}
-
-fn with_dbname(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
     }
 }
 

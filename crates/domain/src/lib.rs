@@ -2,6 +2,8 @@
 //!
 //! Invariant: this crate does no I/O, spawns nothing and reads no clock. Dates come in as arguments.
 
+#![forbid(unsafe_code)]
+
 pub mod bounds;
 pub mod catalog;
 pub mod compliance;

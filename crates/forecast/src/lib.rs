@@ -8,6 +8,8 @@
 //! (one mean per future period) and come with quantiles from a negative binomial whose mean is
 //! the forecast and whose dispersion is the series' own.
 
+#![forbid(unsafe_code)]
+
 pub mod ets;
 pub mod eval;
 pub mod replenish;

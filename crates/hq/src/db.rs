@@ -137,13 +137,19 @@ impl Db {
         let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         Ok(Db::Sqlite(Mutex::new(c)))
     }
-    /// Writes a consistent copy of a SQLite database to `path` (`VACUUM INTO`); an error on
-    /// PostgreSQL, whose server is backed up by its operator.
+    /// Writes a consistent copy of a SQLite database to `path` (SQLite's online backup, then
+    /// fsync); an error on PostgreSQL, whose server is backed up by its operator.
     pub fn sqlite_copy_to(&self, path: &std::path::Path) -> Result<(), DbError> {
         match self {
             Db::Sqlite(m) => {
                 let conn = m.lock().map_err(|_| DbError("database lock poisoned".into()))?;
-                conn.execute("VACUUM INTO ?1", [path.to_string_lossy()])?;
+                let mut copy = rusqlite::Connection::open(path)?;
+                copy.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")?;
+                rusqlite::backup::Backup::new(&conn, &mut copy)?.run_to_completion(1 << 30, std::time::Duration::ZERO, None)?;
+                // A single self-contained file (the source's WAL mode came with its header).
+                copy.pragma_update(None, "journal_mode", "DELETE")?;
+                drop(copy);
+                std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| DbError(e.to_string()))?;
                 Ok(())
             }
             Db::Postgres(_) => Err(DbError("a PostgreSQL database is copied with the server's own tools".into())),

@@ -3,6 +3,8 @@
 //! Storage is SQLite (embedded default) or PostgreSQL through [`db::Db`]; the logic is written
 //! once. No HTTP here: `stockade-web` serves it.
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod audit;
 pub mod db;

@@ -4,7 +4,7 @@
 //! On every open (and by `stockade hq migrate`): read `schema_migrations`, plan with
 //! [`stockade_migrate::plan`] (a newer database is refused, naming both versions); when there is
 //! something to apply to a database that holds HQ's journal, first write a checked backup into
-//! `HQDIR/backups/`: on SQLite a copy of the whole file (`VACUUM INTO`, integrity-checked, same
+//! `HQDIR/backups/`: on SQLite a copy of the whole file (online backup, fsynced, quick-checked, same
 //! journal); on PostgreSQL HQ's journal backup (the registry; the stores hold their own journals),
 //! since the database server is backed up by its operator. Then every pending script runs in one
 //! transaction — PostgreSQL and SQLite both roll DDL back, so a failed migration changes nothing.
@@ -102,8 +102,16 @@ fn run(db: &Db, done: &[Applied], now_ms: i64) -> Result<MigrationReport, HqErro
     }
     let versions = db.ddl(VERSIONS_TABLE);
     let scripts: Vec<(i64, &str, String, String)> = todo.iter().map(|m| (m.version, m.name, db.ddl(m.sql), m.checksum())).collect();
-    db.tx(|tx| {
+    let postgres = matches!(db, Db::Postgres(_));
+    let scripts = db.tx(|tx| {
         tx.batch(&versions)?;
+        // Several HQ processes may start together on one PostgreSQL: one migrates, the others
+        // wait here and then find nothing left to do. (SQLite's write lock does the same.)
+        if postgres {
+            tx.query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7275630217)) AS locked", &[])?;
+        }
+        let done: Vec<i64> = tx.query("SELECT version FROM schema_migrations", &[])?.iter().filter_map(|r| r[0].i()).collect();
+        let scripts: Vec<_> = scripts.into_iter().filter(|s| !done.contains(&s.0)).collect();
         for (version, name, sql, checksum) in &scripts {
             tx.batch(sql).map_err(|e| HqError::Io(format!("migration {version} ({name}) failed, nothing was changed: {e}")))?;
             tx.exec(
@@ -111,7 +119,7 @@ fn run(db: &Db, done: &[Applied], now_ms: i64) -> Result<MigrationReport, HqErro
                 &[(*version).into(), (*name).into(), checksum.into(), now_ms.into()],
             )?;
         }
-        Ok::<_, HqError>(())
+        Ok::<_, HqError>(scripts)
     })?;
     for (version, name, _, _) in scripts {
         report.applied.push((version, name.to_string()));
@@ -141,7 +149,7 @@ fn backup_before(dir: &Path, db: &Db, from_version: i64, now_ms: i64) -> Result<
             let _ = std::fs::remove_file(&path);
             db.sqlite_copy_to(&path).map_err(|e| HqError::Io(format!("cannot write the pre-migration backup {}: {e}; nothing was changed", path.display())))?;
             let copy = Db::open_sqlite_read_only(&path)?;
-            let ok = copy.tx(|tx| tx.one("PRAGMA integrity_check", &[]))?.map(|r| r[0].show()) == Some("ok".into());
+            let ok = copy.tx(|tx| tx.one("PRAGMA quick_check", &[]))?.map(|r| r[0].show()) == Some("ok".into());
             if !ok || journal_head(&copy)? != journal_head(db)? {
                 return Err(HqError::Io(format!("the pre-migration backup {} does not match the database; nothing was changed", path.display())));
             }

@@ -10,6 +10,8 @@
 //! This crate does no I/O (storage lives in the store and HQ crates), except reading and
 //! writing key files in [`keyfile`].
 
+#![forbid(unsafe_code)]
+
 pub mod backup;
 pub mod convert;
 pub mod event;

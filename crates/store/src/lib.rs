@@ -7,6 +7,8 @@
 //!
 //! Invariant: only this crate (and, later, the HQ storage crates) knows SQL.
 
+#![forbid(unsafe_code)]
+
 pub mod apply;
 pub mod auth;
 pub mod cart;

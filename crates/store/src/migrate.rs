@@ -3,8 +3,8 @@
 //! On every open (and by `stockade store migrate`): read `schema_migrations`, plan with
 //! [`stockade_migrate::plan`] (a database newer than this release is refused, naming both
 //! versions), and when something is to be applied to a database that holds a journal, first
-//! write a backup beside it (`backups/store-schema-vN-….db`, made with `VACUUM INTO` and
-//! checked: SQLite's integrity check, same journal size and head) and then apply every pending
+//! write a backup beside it (`backups/store-schema-vN-….db`, SQLite's online backup, fsynced and
+//! checked: SQLite's quick check, same journal size and head) and then apply every pending
 //! migration in one transaction. A release-1 database (no `schema_migrations` table) is at
 //! version 0: migration 1 is its own schema with `IF NOT EXISTS`, so it changes nothing there.
 //!
@@ -141,13 +141,23 @@ fn backup_before(conn: &Connection, dir: &Path, from_version: i64, now_ms: i64) 
     if path.exists() {
         std::fs::remove_file(&path).map_err(|e| StoreError::Io(format!("cannot replace {}: {e}", path.display())))?;
     }
-    conn.execute("VACUUM INTO ?1", params![path.to_string_lossy()])
-        .map_err(|e| StoreError::Io(format!("cannot write the pre-migration backup {}: {e}; nothing was changed", path.display())))?;
+    let failed = |e: &dyn std::fmt::Display| StoreError::Io(format!("cannot write the pre-migration backup {}: {e}; nothing was changed", path.display()));
+    {
+        // SQLite's online backup: a page-for-page copy of one consistent snapshot.
+        // The copy is a new file, fsynced once it is whole: no journal of its own is needed.
+        let mut copy = Connection::open(&path).map_err(|e| failed(&e))?;
+        copy.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF").map_err(|e| failed(&e))?;
+        rusqlite::backup::Backup::new(conn, &mut copy).and_then(|b| b.run_to_completion(1 << 30, std::time::Duration::ZERO, None)).map_err(|e| failed(&e))?;
+        // A single self-contained file (the source's WAL mode came with its header).
+        copy.pragma_update(None, "journal_mode", "DELETE").map_err(|e| failed(&e))?;
+    }
+    std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(|e| failed(&e))?;
+    // Checked: its pages (SQLite's quick check) and its journal (same size, same last hash).
     let head = |c: &Connection| -> Result<(i64, Option<Vec<u8>>), StoreError> {
         Ok(c.query_row("SELECT COUNT(*), (SELECT hash FROM journal ORDER BY seq DESC LIMIT 1) FROM journal", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
     };
     let copy = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if check != "ok" || head(&copy)? != head(conn)? {
         return Err(StoreError::Io(format!("the pre-migration backup {} does not match the database ({check}); nothing was changed", path.display())));
     }

@@ -7,6 +7,8 @@
 //!   checkpoint the store signed → `PushAck` with HQ's co-signature. `409 gap` carries `hq_size`.
 //! * `GET my/journal?from=N` — the signing store's entries and co-signed checkpoints (restore).
 
+#![forbid(unsafe_code)]
+
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

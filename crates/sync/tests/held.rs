@@ -32,7 +32,8 @@ async fn unknown_hq_entries_are_held_in_order_shown_in_status_and_applied_after_
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let clock = Arc::new(ManualClock::new(START_MS));
-    let opts = InitOptions { name: "Queen St".into(), jurisdiction: "CA-ON".into(), manager_username: "boss".into(), manager_password: "held entries test".into() };
+    let opts =
+        InitOptions { name: "Queen St".into(), jurisdiction: "CA-ON".into(), manager_username: "boss".into(), manager_password: "held entries test".into() };
     let store = {
         let (d, c) = (dir.clone(), clock.clone());
         tokio::task::spawn_blocking(move || {
@@ -44,8 +45,9 @@ async fn unknown_hq_entries_are_held_in_order_shown_in_status_and_applied_after_
     };
     let boss = store.first_manager().unwrap();
     store.import_products(&boss, std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../cli/demo/catalog.csv")).unwrap(), false).await.unwrap();
-    let (product_id, sku) =
-        store.read(|c| Ok(c.query_row("SELECT product_id, sku FROM products ORDER BY sku LIMIT 1", [], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?)).unwrap();
+    let (product_id, sku) = store
+        .read(|c| Ok(c.query_row("SELECT product_id, sku FROM products ORDER BY sku LIMIT 1", [], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?))
+        .unwrap();
     let sid = store.info().store_id.clone();
     let hq = SigningKey::from_bytes(&[9u8; 32]);
     let vk = hq.verifying_key();
@@ -107,4 +109,3 @@ async fn unknown_hq_entries_are_held_in_order_shown_in_status_and_applied_after_
     assert_eq!(status(&store).held_hq_entries, ["HQ entry 7 (catalog 1): catalog_published v2", "HQ entry 8 (catalog 2): catalog_published v1"]);
     assert!(stockade_store::verify::verify_store(&dir).is_ok(), "the store's journal verifies");
 }
-

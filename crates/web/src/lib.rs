@@ -3,6 +3,8 @@
 //!
 //! Invariant: only this crate knows HTTP. Handlers parse, call one store use case, and map errors.
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod hq;
 pub mod limits;

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that run the real `stockade` binary.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

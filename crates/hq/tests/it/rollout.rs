@@ -46,7 +46,10 @@ fn an_older_hq_keeps_and_cosigns_unknown_kinds_and_projects_them_after_its_upgra
     for b in backends(tmp.path()) {
         let fx = store(tmp.path(), &format!("Rollout {}", b.name), 60);
         let sid = fx.store.info().store_id.clone();
-        let voids: Vec<i64> = fx.store.read(|c| Ok(c.prepare("SELECT seq FROM journal WHERE kind = 'sale_voided'")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)).unwrap();
+        let voids: Vec<i64> = fx
+            .store
+            .read(|c| Ok(c.prepare("SELECT seq FROM journal WHERE kind = 'sale_voided'")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?))
+            .unwrap();
         assert_eq!(voids.len(), 1, "{}", b.name);
 
         // Release N: does not know `sale_voided`.

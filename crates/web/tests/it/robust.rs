@@ -14,8 +14,16 @@ async fn values_that_would_poison_the_projections_are_refused_naming_the_field_a
         // r1's poison: a count of i64::MAX units (then any receipt overflowed the stock).
         ("/api/stock/count", json!({"lines": [{"product_id": p, "counted": i64::MAX}]}), "counted"),
         ("/api/stock/count", json!({"lines": [{"product_id": p, "counted": 10_000_001}]}), "counted"),
-        ("/api/stock/receive", json!({"supplier": "OCS", "document": "D", "lines": [{"product_id": p, "quantity": 1, "unit_cost_minor": i64::MAX}]}), "unit_cost_minor"),
-        ("/api/stock/receive", json!({"supplier": "OCS", "document": "D", "lines": [{"product_id": p, "quantity": 1, "unit_cost_minor": -1}]}), "unit_cost_minor"),
+        (
+            "/api/stock/receive",
+            json!({"supplier": "OCS", "document": "D", "lines": [{"product_id": p, "quantity": 1, "unit_cost_minor": i64::MAX}]}),
+            "unit_cost_minor",
+        ),
+        (
+            "/api/stock/receive",
+            json!({"supplier": "OCS", "document": "D", "lines": [{"product_id": p, "quantity": 1, "unit_cost_minor": -1}]}),
+            "unit_cost_minor",
+        ),
         ("/api/stock/receive", json!({"supplier": "OCS", "document": "D", "lines": [{"product_id": p, "quantity": 1, "lab_thc_mg": -5}]}), "lab_thc_mg"),
         ("/api/stock/adjust", json!({"product_id": p, "delta": i64::MIN, "reason": "found", "note": ""}), "1,000,000"),
         ("/api/stock/receive", json!({"supplier": "OCS", "document": "D", "lines": [{"product_id": p, "quantity": 1_000_001}]}), "1,000,000"),
@@ -43,8 +51,10 @@ async fn an_injected_panic_is_one_500_with_an_incident_id_and_the_next_100_sales
     let app = spawn_app("CA-ON").await;
     let p = app.product("SKU-1", "dried", 1000, 1000, 1000).await;
     let till = app.open_till("R1", 0).await;
-    let sale = |n: i64| json!({"till_id": till, "lines": [{"product_id": p, "quantity": 1}], "customer": {"age_confirmed": true},
-        "tenders": [{"kind": "cash", "amount_minor": 1130 + n % 3}]});
+    let sale = |n: i64| {
+        json!({"till_id": till, "lines": [{"product_id": p, "quantity": 1}], "customer": {"age_confirmed": true},
+        "tenders": [{"kind": "cash", "amount_minor": 1130 + n % 3}]})
+    };
     let size = app.journal_size().await;
 
     app.store.inject_panic_in_next_command();

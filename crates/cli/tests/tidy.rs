@@ -1,0 +1,205 @@
+//! Tidy: the invariants `ARCHITECTURE.md` states, checked by reading the code (as rust-analyzer's
+//! tidy tests do). A change that breaks one fails here with the file and line named.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Lines of `file` containing `needle`, outside comments, as "path:line: text".
+fn hits(file: &Path, needle: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !t.starts_with("//") && l.contains(needle)
+        })
+        .map(|(i, l)| format!("{}:{}: {}", file.strip_prefix(root()).unwrap_or(file).display(), i + 1, l.trim()))
+        .collect()
+}
+
+fn crates() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("crates")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_crate_forbids_unsafe_code() {
+    for c in crates() {
+        let src = root().join("crates").join(&c).join("src");
+        let top = if src.join("lib.rs").exists() { src.join("lib.rs") } else { src.join("main.rs") };
+        let text = std::fs::read_to_string(&top).unwrap();
+        assert!(text.contains("#![forbid(unsafe_code)]"), "{} lacks #![forbid(unsafe_code)]", top.display());
+    }
+}
+
+#[test]
+fn only_store_and_hq_know_sql() {
+    // The database drivers appear only in the store and HQ crates (tests, benches and the
+    // fixture generators of the CLI crate excepted: they inspect databases on purpose).
+    let mut bad = Vec::new();
+    for c in crates().iter().filter(|c| !["store", "hq"].contains(&c.as_str())) {
+        for f in rust_files(&root().join("crates").join(c).join("src")) {
+            for needle in ["rusqlite", "postgres::", "tokio_postgres"] {
+                bad.extend(hits(&f, needle));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "SQL drivers outside store/hq:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_journal_owns_its_stored_format() {
+    // Stored event payloads are the journal's own types; domain types convert at the edge
+    // (`convert.rs`). A domain type inside an event would change stored bytes when it changes.
+    let journal = root().join("crates/journal/src");
+    let mut bad = Vec::new();
+    for f in ["event.rs", "hq_event.rs", "payload.rs"] {
+        bad.extend(hits(&journal.join(f), "stockade_domain"));
+    }
+    assert!(bad.is_empty(), "domain types in stored events:\n{}", bad.join("\n"));
+    // Received entries are hashed as they are, never re-encoded to be checked: `seal` (which
+    // encodes) is used only where a new entry is written.
+    let mut seals = Vec::new();
+    for c in crates() {
+        for f in rust_files(&root().join("crates").join(&c).join("src")) {
+            seals.extend(hits(&f, "StoredEntry::seal("));
+        }
+    }
+    let allowed = ["crates/store/src/node.rs", "crates/journal/src/lib.rs"];
+    let stray: Vec<_> = seals.iter().filter(|h| !allowed.iter().any(|a| h.starts_with(a))).collect();
+    assert!(stray.is_empty(), "entries sealed (re-encoded) outside the writer:\n{stray:?}");
+}
+
+#[test]
+fn only_apply_writes_store_projections_and_only_project_writes_hq_derived_tables() {
+    let store_tables = [
+        "store_info",
+        "staff",
+        "products",
+        "lots",
+        "stock_moves",
+        "sales",
+        "sale_lines",
+        "sale_tenders",
+        "returns",
+        "tills",
+        "hq_catalog",
+        "orders",
+        "order_lines",
+        "store_alerts",
+        "purchase_orders",
+        "purchase_order_lines",
+        "projection_faults",
+    ];
+    let mut bad = Vec::new();
+    for f in rust_files(&root().join("crates/store/src")) {
+        // apply.rs applies entries; migrate.rs empties projections to replay them through apply.
+        if f.ends_with("apply.rs") || f.ends_with("migrate.rs") {
+            continue;
+        }
+        for t in store_tables {
+            for verb in ["INSERT INTO", "UPDATE", "DELETE FROM", "INSERT OR IGNORE INTO", "INSERT OR REPLACE INTO"] {
+                bad.extend(hits(&f, &format!("{verb} {t} ")));
+                bad.extend(hits(&f, &format!("{verb} {t}(")));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "store projections written outside apply.rs:\n{}", bad.join("\n"));
+
+    let hq_tables = [
+        "retailers",
+        "stores",
+        "publications",
+        "hq_users",
+        "sharing",
+        "store_heads",
+        "sale_lines",
+        "stock",
+        "daily_sales",
+        "daily_stock",
+        "po_events",
+        "unprojected",
+    ];
+    let mut bad = Vec::new();
+    for f in rust_files(&root().join("crates/hq/src")) {
+        // project.rs applies entries; migrate.rs clears a store's rows to replay them through it.
+        if f.ends_with("project.rs") || f.ends_with("migrate.rs") {
+            continue;
+        }
+        for t in hq_tables {
+            for verb in ["INSERT INTO", "UPDATE", "DELETE FROM"] {
+                bad.extend(hits(&f, &format!("{verb} {t} ")));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "HQ derived tables written outside project.rs:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn anyhow_and_printing_only_at_the_binary_edge() {
+    let mut bad = Vec::new();
+    for c in crates().iter().filter(|c| c.as_str() != "cli") {
+        for f in rust_files(&root().join("crates").join(c).join("src")) {
+            bad.extend(hits(&f, "anyhow"));
+            bad.extend(hits(&f, "println!"));
+        }
+    }
+    assert!(bad.is_empty(), "anyhow or println! outside the CLI:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn migrations_are_numbered_listed_and_never_edited() {
+    // Released migrations, by SHA-256: editing one breaks every database that applied it.
+    let released: &[(&str, &str)] = &[
+        ("crates/store/migrations/0001_initial.sql", STORE_0001),
+        ("crates/store/migrations/0002_faults_and_pending.sql", STORE_0002),
+        ("crates/hq/migrations/0001_initial.sql", HQ_0001),
+        ("crates/hq/migrations/0002_unprojected.sql", HQ_0002),
+    ];
+    for (path, sum) in released {
+        let text = std::fs::read(root().join(path)).unwrap();
+        assert_eq!(sha256_hex(&text), *sum, "{path} was released and must never change: add a new migration instead");
+    }
+    for (dir, list) in [("crates/store/migrations", "crates/store/src/schema.rs"), ("crates/hq/migrations", "crates/hq/src/schema.rs")] {
+        let mut files: Vec<String> = std::fs::read_dir(root().join(dir)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        files.sort();
+        let listing = std::fs::read_to_string(root().join(list)).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            assert!(f.starts_with(&format!("{:04}_", i + 1)) && f.ends_with(".sql"), "{dir}/{f}: migrations are numbered 0001_, 0002_, … without gaps");
+            assert!(listing.contains(&format!("Migration::new({}, ", i + 1)) && listing.contains(f.as_str()), "{dir}/{f} is not listed in {list}");
+        }
+    }
+}
+
+const STORE_0001: &str = "e2930d365ebcdcbfe3105f4b0e3337278c70e56a40c77165d24def1dc2c239f4";
+const STORE_0002: &str = "efc43976a8b7723e6588496da4ad633c9824cbf2564e85157e40efb63477bf2d";
+const HQ_0001: &str = "6e0cbd7a1fdd536021e208dc84669d4688df86e91425419c8f9ddd4fd5ad5d09";
+const HQ_0002: &str = "fea9cb24c1613baa47c9f20e0c2c5574366e5de86bf5676cfbd44dc5f5eb395b";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
