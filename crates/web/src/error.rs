@@ -35,17 +35,18 @@ pub struct ErrorDetail {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: String,
+    pub code: &'static str,
     pub message: String,
     pub violations: Vec<Violation>,
     pub fields: Vec<FieldError>,
     pub hq_size: Option<u64>,
-    pub incident: Option<String>,
+    // Boxed: a rare field, kept out of every other error's size.
+    pub incident: Option<Box<String>>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.into(), message: message.into(), violations: vec![], fields: vec![], hq_size: None, incident: None }
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), violations: vec![], fields: vec![], hq_size: None, incident: None }
     }
 }
 
@@ -85,7 +86,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),
             StoreError::Incident(id) => {
                 let mut a = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg);
-                a.incident = Some(id);
+                a.incident = Some(Box::new(id));
                 a
             }
             StoreError::Corrupt(_) | StoreError::Db(_) | StoreError::Io(_) | StoreError::SchemaTooNew { .. } => {
@@ -128,12 +129,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
+                code: self.code.to_string(),
                 message: self.message,
                 violations: self.violations.into_iter().map(ExplainedViolation::from).collect(),
                 fields: self.fields,
                 hq_size: self.hq_size,
-                incident: self.incident,
+                incident: self.incident.map(|b| *b),
             },
         };
         (self.status, axum::Json(body)).into_response()

@@ -232,7 +232,7 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
         let want = expected.get(path).unwrap_or_else(|| panic!("{method} {path} has no rule in the authorization matrix"));
         assert_eq!(guard, want, "{path}");
         let html = !path.starts_with("/hq/api/");
-        let mut callers: Vec<(&str, Option<HqRole>, Option<&str>, Option<&str>)> = vec![("anonymous", None, None, None)];
+        let mut callers: Vec<HqCaller> = vec![("anonymous", None, None, None)];
         callers.extend(tokens.iter().map(|(who, role, r, t)| (*who, Some(*role), *r, Some(t.as_str()))));
         for (who, role, retailer, token) in callers {
             let url = format!("{base}{path}{}", query(path));
@@ -314,3 +314,6 @@ async fn every_hq_route_admits_exactly_its_roles_and_no_answer_holds_another_ret
         }
     }
 }
+
+/// (label, role, retailer scope, token) of one caller in the HQ matrix.
+type HqCaller<'a> = (&'a str, Option<HqRole>, Option<&'a str>, Option<&'a str>);
