@@ -385,7 +385,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let hq = open(&at)?;
             let scan = if all { stockade_hq::migrate::Scan::All } else { stockade_hq::migrate::Scan::OutOfRangeAndLeftOut };
             let stores = stockade_hq::migrate::reproject(hq.db(), &[], scan)?;
-            println!("{} stores reprojected", stores.len());
+            println!("stores reprojected: {}", stores.len());
             for s in &stores {
                 println!("  store {s}");
             }

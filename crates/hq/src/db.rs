@@ -150,6 +150,11 @@ impl Db {
                 copy.pragma_update(None, "journal_mode", "DELETE")?;
                 drop(copy);
                 std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| DbError(e.to_string()))?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| DbError(e.to_string()))?;
+                }
                 Ok(())
             }
             Db::Postgres(_) => Err(DbError("a PostgreSQL database is copied with the server's own tools".into())),

@@ -204,8 +204,8 @@ impl Hq {
 
     /// This HQ as an older release that does not know `kinds` (store event kinds): their
     /// entries are stored, verified and co-signed but left out of HQ's figures, as a release
-    /// that predates them would. For rollout tests; [`Hq::reproject`] after reopening
-    /// normally stands for the upgrade.
+    /// that predates them would. For rollout tests; reopening normally (which runs
+    /// [`migrate::reproject`]) stands for the upgrade.
     pub fn as_release_without(mut self, kinds: &[&str]) -> Hq {
         self.unknown_kinds = kinds.iter().map(|k| k.to_string()).collect();
         self
@@ -451,7 +451,9 @@ impl Hq {
             }
         }
         let now = self.now_ms();
-        let outcome = self.db.tx(|tx| -> Result<Result<PushAck, (&'static str, String)>, HqError> {
+        // A refusal is an error out of the transaction, so nothing of the batch stays behind;
+        // the alert is raised after the rollback, in a transaction of its own.
+        let outcome = self.db.tx(|tx| -> Result<PushAck, HqError> {
             let (size, _) = head_in(tx, &retailer_id, store_id)?;
             let first = entries.first().map(|e| e.0).unwrap_or(checkpoint.size + 1);
             if first > size + 1 {
@@ -469,11 +471,14 @@ impl Hq {
                 // or one of a kind this release does not know, keeps its exact bytes).
                 let (e, env) = match chain.push_bytes(*seq, bytes) {
                     Ok(x) => x,
-                    Err(err) => return Ok(Err(("bad_batch", err.to_string()))),
+                    Err(err) => return Err(HqError::Refused { code: "bad_batch", message: err.to_string() }),
                 };
                 if *seq <= size {
                     if stored_hash(tx, &retailer_id, store_id, *seq)? != e.hash {
-                        return Ok(Err(("fork", format!("entry {seq} differs from the entry HQ acknowledged: a forked history"))));
+                        return Err(HqError::Refused {
+                            code: "fork",
+                            message: format!("entry {seq} differs from the entry HQ acknowledged: a forked history"),
+                        });
                     }
                     continue;
                 }
@@ -493,15 +498,9 @@ impl Hq {
                 appended += 1;
             }
             let left_out = project::apply_store_entries(tx, &mut ctx, &fresh.iter().collect::<Vec<_>>())?;
-            if let Some(last) = left_out.last() {
-                tx.exec(
-                    "UPDATE contact SET attention = $1 WHERE retailer_id = $2 AND store_id = $3",
-                    &[last.to_string().into(), (&retailer_id).into(), store_id.into()],
-                )?;
-            }
             let cp_head = if entries.is_empty() {
                 if checkpoint.size > size {
-                    return Ok(Err(("bad_batch", "an empty batch must not claim entries HQ does not hold".into())));
+                    return Err(HqError::Refused { code: "bad_batch", message: "an empty batch must not claim entries HQ does not hold".into() });
                 }
                 if checkpoint.size == 0 {
                     GENESIS
@@ -512,7 +511,10 @@ impl Hq {
                 chain.head()
             };
             if cp_head != checkpoint.head {
-                return Ok(Err(("bad_checkpoint", format!("the checkpoint at size {} does not match the entries' hash", checkpoint.size))));
+                return Err(HqError::Refused {
+                    code: "bad_checkpoint",
+                    message: format!("the checkpoint at size {} does not match the entries' hash", checkpoint.size),
+                });
             }
             let hq_sig = checkpoint.sign(&self.key);
             if appended > 0 {
@@ -542,9 +544,19 @@ impl Hq {
                  ON CONFLICT (retailer_id, store_id) DO UPDATE SET last_contact_ms = excluded.last_contact_ms, reported_size = excluded.reported_size",
                 &[(&retailer_id).into(), store_id.into(), now.into(), reported_size.max(size.max(chain.size())).into()],
             )?;
-            Ok(Ok(PushAck { size: checkpoint.size, head: hex::encode(checkpoint.head), hq_signature: hex::encode(hq_sig) }))
-        })?;
-        outcome.map_err(|(code, message)| refuse(code, message))
+            // The store needs attention: entries of this batch are left out of HQ's figures.
+            if let Some(last) = left_out.last() {
+                tx.exec(
+                    "UPDATE contact SET attention = $1 WHERE retailer_id = $2 AND store_id = $3",
+                    &[last.to_string().into(), (&retailer_id).into(), store_id.into()],
+                )?;
+            }
+            Ok(PushAck { size: checkpoint.size, head: hex::encode(checkpoint.head), hq_signature: hex::encode(hq_sig) })
+        });
+        match outcome {
+            Err(HqError::Refused { code, message }) => Err(refuse(code, message)),
+            other => other,
+        }
     }
 
     /// Entries and co-signed checkpoints of one store, for restoring it or for backups.

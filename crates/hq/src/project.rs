@@ -129,6 +129,9 @@ fn product_weight(tx: &mut dyn Tx, ctx: &StoreCtx, product_id: &str) -> Result<i
     Ok(row.and_then(|r| r[0].i()).unwrap_or(0))
 }
 
+/// How the reason of an entry left out for its kind begins (`hq reproject` looks for it).
+pub const UNKNOWN_KIND: &str = "unknown event kind";
+
 /// Largest magnitude of any figure HQ adds up (see `stockade_domain::bounds`): inputs and
 /// stored totals within it can be summed without wrapping on either engine.
 const MAX: i64 = stockade_domain::MAX_TOTAL;
@@ -163,7 +166,7 @@ fn move_stock(tx: &mut dyn Tx, ctx: &StoreCtx, env: &Envelope, day: &str, produc
         &format!(
             "INSERT INTO stock (retailer_id, store_id, product_id, on_hand) VALUES ($1, $2, $3, $4)
              ON CONFLICT (retailer_id, store_id, product_id) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand
-             WHERE abs(stock.on_hand + excluded.on_hand) <= {MAX}
+             WHERE stock.on_hand + excluded.on_hand BETWEEN -{MAX} AND {MAX}
              RETURNING on_hand"
         ),
         &[r.clone(), s.clone(), product_id.into(), delta.into()],
@@ -195,9 +198,12 @@ fn add_sales(tx: &mut dyn Tx, ctx: &StoreCtx, env: &Envelope, day: &str, product
                 net_minor = daily_sales.net_minor + excluded.net_minor,
                 tax_minor = daily_sales.tax_minor + excluded.tax_minor,
                 refund_minor = daily_sales.refund_minor + excluded.refund_minor
-             WHERE abs(daily_sales.units_sold + excluded.units_sold) <= {MAX} AND abs(daily_sales.units_returned + excluded.units_returned) <= {MAX}
-                AND abs(daily_sales.weight_mg + excluded.weight_mg) <= {MAX} AND abs(daily_sales.net_minor + excluded.net_minor) <= {MAX}
-                AND abs(daily_sales.tax_minor + excluded.tax_minor) <= {MAX} AND abs(daily_sales.refund_minor + excluded.refund_minor) <= {MAX}"
+             WHERE daily_sales.units_sold + excluded.units_sold BETWEEN -{MAX} AND {MAX}
+                AND daily_sales.units_returned + excluded.units_returned BETWEEN -{MAX} AND {MAX}
+                AND daily_sales.weight_mg + excluded.weight_mg BETWEEN -{MAX} AND {MAX}
+                AND daily_sales.net_minor + excluded.net_minor BETWEEN -{MAX} AND {MAX}
+                AND daily_sales.tax_minor + excluded.tax_minor BETWEEN -{MAX} AND {MAX}
+                AND daily_sales.refund_minor + excluded.refund_minor BETWEEN -{MAX} AND {MAX}"
         ),
         &[r, s, day.into(), product_id.into(), v[0].into(), v[1].into(), v[2].into(), v[3].into(), v[4].into(), v[5].into()],
     )?;
@@ -269,7 +275,7 @@ fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<()
         return Err(ctx.unprojectable(
             env,
             format!(
-                "unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ",
+                "{UNKNOWN_KIND} {}: written by a newer release; run `stockade hq reproject` after upgrading HQ",
                 stockade_journal::describe_kind(env.event.kind())
             ),
         ));
@@ -279,7 +285,7 @@ fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<()
             return Err(ctx.unprojectable(
                 env,
                 format!(
-                    "unknown event kind {}: written by a newer release; run `stockade hq reproject` after upgrading HQ",
+                    "{UNKNOWN_KIND} {}: written by a newer release; run `stockade hq reproject` after upgrading HQ",
                     stockade_journal::describe_kind(&u.kind)
                 ),
             ));
@@ -369,7 +375,8 @@ fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<()
                 &[r, s, sale_id.into()],
             )?;
             if lines.is_empty() {
-                return Err(HqError::Corrupt(format!("store {}: entry {} voids unknown sale {sale_id}", ctx.store_id, env.seq)));
+                // The sale's own entry was left out (or never arrived): so is its void.
+                return Err(ctx.unprojectable(env, format!("it voids sale {sale_id}, which is not in HQ's figures (an earlier entry was left out)")));
             }
             for l in lines {
                 let (Some(pid), Some(q), Some(net), Some(tax), Some(taken)) = (l[0].t(), l[1].i(), l[2].i(), l[3].i(), l[4].i()) else {

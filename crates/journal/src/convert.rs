@@ -141,8 +141,15 @@ mod tests {
         for &k in p::TaxClass::ALL {
             assert_eq!(k.as_str(), c::TaxClass::from(k).as_str());
         }
-        for &k in p::OrderKind::ALL {
-            assert_eq!(serde_json::to_string(&k).unwrap(), serde_json::to_string(&o::OrderKind::from(k)).unwrap());
+        // And the serde spellings, which is what the domain's own JSON (the API) uses.
+        fn same<A: serde::Serialize, B: serde::Serialize>(a: A, b: B) {
+            assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
         }
+        p::ProductClass::ALL.iter().for_each(|&k| same(k, c::ProductClass::from(k)));
+        p::TaxClass::ALL.iter().for_each(|&k| same(k, c::TaxClass::from(k)));
+        p::TenderKind::ALL.iter().for_each(|&k| same(k, pr::TenderKind::from(k)));
+        p::AdjustReason::ALL.iter().for_each(|&k| same(k, i::AdjustReason::from(k)));
+        p::OrderKind::ALL.iter().for_each(|&k| same(k, o::OrderKind::from(k)));
+        p::OrderStatus::ALL.iter().for_each(|&k| same(k, o::OrderStatus::from(k)));
     }
 }

@@ -20,7 +20,7 @@ impl HqEnvelope {
     }
     /// Reads stored bytes; a kind this release does not know becomes [`HqEvent::Unknown`].
     pub fn decode(bytes: &[u8]) -> Result<HqEnvelope, serde_json::Error> {
-        crate::decode_or_unknown(bytes, HqEvent::KINDS, |h| HqEnvelope {
+        crate::decode_or_unknown(bytes, crate::Origin::Hq, HqEvent::KINDS, |h| HqEnvelope {
             v: h.v,
             hq: h.origin,
             seq: h.seq,

@@ -60,7 +60,7 @@ impl Envelope {
     /// Reads stored bytes; a kind this release does not know becomes [`Event::Unknown`]
     /// (a known kind that does not parse is an error).
     pub fn decode(bytes: &[u8]) -> Result<Envelope, serde_json::Error> {
-        decode_or_unknown(bytes, Event::KINDS, |h| Envelope {
+        decode_or_unknown(bytes, Origin::Store, Event::KINDS, |h| Envelope {
             v: h.v,
             store: h.origin,
             seq: h.seq,
@@ -117,11 +117,11 @@ pub(crate) fn encode_known<T: Serialize>(v: &T, kind: &str, unknown: bool) -> Re
     serde_json::to_vec(v).map_err(|e| EncodeError { kind: kind.into(), reason: e.to_string() })
 }
 
-/// The envelope's fields and only the tag of its event: what can be read of any entry.
-#[derive(Deserialize)]
+/// The envelope's fields and only the tag of its event: what can be read of any entry. The
+/// envelope itself never changes, so its field names are exact (`store` for a store's journal,
+/// `hq` for HQ's).
 pub(crate) struct EnvelopeHead {
     pub v: u32,
-    #[serde(alias = "store", alias = "hq")]
     pub origin: String,
     pub seq: u64,
     pub at_ms: i64,
@@ -130,21 +130,77 @@ pub(crate) struct EnvelopeHead {
 }
 
 #[derive(Deserialize)]
+struct StoreHead {
+    v: u32,
+    store: String,
+    seq: u64,
+    at_ms: i64,
+    actor: String,
+    event: KindOnly,
+}
+
+#[derive(Deserialize)]
+struct HqHead {
+    v: u32,
+    hq: String,
+    seq: u64,
+    at_ms: i64,
+    actor: String,
+    event: KindOnly,
+}
+
+impl From<StoreHead> for EnvelopeHead {
+    fn from(h: StoreHead) -> Self {
+        EnvelopeHead { v: h.v, origin: h.store, seq: h.seq, at_ms: h.at_ms, actor: h.actor, event: h.event }
+    }
+}
+
+impl From<HqHead> for EnvelopeHead {
+    fn from(h: HqHead) -> Self {
+        EnvelopeHead { v: h.v, origin: h.hq, seq: h.seq, at_ms: h.at_ms, actor: h.actor, event: h.event }
+    }
+}
+
+#[derive(Deserialize)]
 pub(crate) struct KindOnly {
     pub kind: String,
 }
 
+/// Which journal an envelope belongs to (its origin field's name).
+#[derive(Clone, Copy)]
+pub(crate) enum Origin {
+    Store,
+    Hq,
+}
+
+/// A tag a newer release could have written: 1 to 64 of `a-z`, `0-9`, `_`.
+fn plausible_kind(tag: &str) -> bool {
+    (1..=64).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 pub(crate) fn decode_or_unknown<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
+    origin: Origin,
     known: &[&str],
     unknown: impl FnOnce(EnvelopeHead) -> T,
 ) -> Result<T, serde_json::Error> {
+    // JSON is UTF-8; the parser does not check strings it skips (unknown fields), and an entry
+    // is carried by its bytes, so they are checked here once for all.
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(<serde_json::Error as serde::de::Error>::custom(format!("the entry is not UTF-8: {e}")));
+    }
     match serde_json::from_slice::<T>(bytes) {
         Ok(t) => Ok(t),
-        Err(err) => match serde_json::from_slice::<EnvelopeHead>(bytes) {
-            Ok(head) if !known.contains(&head.event.kind.as_str()) => Ok(unknown(head)),
-            _ => Err(err),
-        },
+        Err(err) => {
+            let head: Option<EnvelopeHead> = match origin {
+                Origin::Store => serde_json::from_slice::<StoreHead>(bytes).ok().map(Into::into),
+                Origin::Hq => serde_json::from_slice::<HqHead>(bytes).ok().map(Into::into),
+            };
+            match head {
+                Some(head) if !known.contains(&head.event.kind.as_str()) && plausible_kind(&head.event.kind) => Ok(unknown(head)),
+                _ => Err(err),
+            }
+        }
     }
 }
 
@@ -382,6 +438,18 @@ mod tests {
         assert_eq!(e.bytes, key.to_vec());
         assert_eq!(e.hash, chain_hash(&GENESIS, key));
         assert_eq!(env2.event.kind(), "loyalty_earned_v3");
+        // Bytes that are not UTF-8 (inside a field the parser would skip), a tag no release
+        // writes, or another journal's envelope are errors, not unknown kinds.
+        let mut not_utf8 = key.to_vec();
+        let at = not_utf8.windows(6).position(|w| w == b"nested").unwrap();
+        not_utf8[at] = 0xff;
+        assert!(Envelope::decode(&not_utf8).is_err());
+        assert!(matches!(ChainVerifier::new("s1").push_bytes(1, &not_utf8), Err(ChainError::Unreadable { .. })));
+        let odd_tag = String::from_utf8(key.to_vec()).unwrap().replace("loyalty_earned_v3", "Loyalty Earned\\u0000");
+        assert!(Envelope::decode(odd_tag.as_bytes()).is_err());
+        let hq_shaped = String::from_utf8(key.to_vec()).unwrap().replace("\"store\"", "\"hq\"");
+        assert!(Envelope::decode(hq_shaped.as_bytes()).is_err(), "a store entry's envelope says `store`");
+        assert!(crate::hq_event::HqEnvelope::decode(hq_shaped.as_bytes()).is_ok());
         // A known kind that does not parse is an error, not an unknown kind.
         let bad = b"{\"v\":1,\"store\":\"s1\",\"seq\":1,\"at_ms\":5,\"actor\":\"u1\",\"event\":{\"kind\":\"sale_voided\",\"sale_id\":7}}";
         assert!(Envelope::decode(bad).is_err());

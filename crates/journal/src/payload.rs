@@ -3,7 +3,8 @@
 //! `ARCHITECTURE.md`, "The journal's format"). The domain converts to and from them at the edge
 //! (`convert.rs`); a domain type may grow or change without touching a single stored byte.
 //!
-//! Every type here is exactly the shape release 1 wrote (pinned by `tests/golden.rs`).
+//! Every type here is exactly the shape release 1 wrote (pinned by `tests/pinned.rs`, which also
+//! lists every enum spelling).
 
 use serde::{Deserialize, Serialize};
 

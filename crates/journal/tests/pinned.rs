@@ -82,3 +82,24 @@ fn domain_values_round_trip_through_the_stored_types_without_changing_the_bytes(
         assert_eq!(again.encode().unwrap(), line.as_bytes());
     }
 }
+
+#[test]
+fn every_stored_enum_spelling_is_r1s() {
+    // Release r1's spellings (its domain enums' serde names at bec1a23), for every variant: the
+    // pinned entries show only some of them.
+    use stockade_journal::payload::*;
+    fn spelled<T: serde::Serialize>(all: &[T]) -> Vec<String> {
+        all.iter().map(|k| serde_json::to_string(k).unwrap().trim_matches('"').to_string()).collect()
+    }
+    assert_eq!(spelled(ProductClass::ALL), ["dried", "fresh", "edible", "topical", "non_solid", "beverage", "concentrate", "seed", "plant", "non_cannabis"]);
+    assert_eq!(spelled(TaxClass::ALL), ["cannabis", "general"]);
+    assert_eq!(spelled(TenderKind::ALL), ["cash", "debit", "credit", "gift_card"]);
+    assert_eq!(spelled(AdjustReason::ALL), ["damage", "theft", "expired", "entry_error", "sample", "destruction", "recall", "found"]);
+    assert_eq!(spelled(OrderKind::ALL), ["pickup", "delivery"]);
+    assert_eq!(spelled(OrderStatus::ALL), ["placed", "accepted", "picked", "ready", "out_for_delivery", "completed", "cancelled", "expired", "refused"]);
+    // And each reads back as itself.
+    for s in spelled(OrderStatus::ALL) {
+        let back: OrderStatus = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+        assert_eq!(back.as_str(), s);
+    }
+}

@@ -167,8 +167,9 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
             add_to(conn, "tills", "cash_sales_minor", "till_id", till_id, settlement.cash_kept_minor, true).map_err(|e| e.at(seq, env))?;
         }
         Event::SaleVoided { sale_id, .. } => {
-            let (till_id, cash_kept): (String, i64) =
-                conn.query_row("SELECT till_id, cash_kept_minor FROM sales WHERE sale_id = ?1", params![sale_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let sale: Option<(String, i64)> =
+                conn.query_row("SELECT till_id, cash_kept_minor FROM sales WHERE sale_id = ?1", params![sale_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+            let (till_id, cash_kept) = sale.ok_or_else(|| out_of_range(missing("sale", sale_id)))?;
             conn.execute("UPDATE sales SET status = 'voided' WHERE sale_id = ?1", params![sale_id])?;
             let back = cash_kept.checked_neg().ok_or_else(|| out_of_range("the sale's cash is out of range".into()))?;
             add_to(conn, "tills", "cash_sales_minor", "till_id", &till_id, back, true).map_err(|e| e.at(seq, env))?;
@@ -268,14 +269,14 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
         Event::OrderStatusChanged { order_id, status, .. } => {
             let n = conn.execute("UPDATE orders SET status = ?2, updated_at = ?3 WHERE order_id = ?1", params![order_id, status.as_str(), env.at_ms])?;
             if n != 1 {
-                return Err(StoreError::Corrupt(format!("entry {seq}: status of an unknown order")));
+                return Err(out_of_range(missing("order", order_id)));
             }
         }
         Event::OrderCompleted { order_id, sale_id } => {
             let n = conn
                 .execute("UPDATE orders SET status = 'completed', sale_id = ?2, updated_at = ?3 WHERE order_id = ?1", params![order_id, sale_id, env.at_ms])?;
             if n != 1 {
-                return Err(StoreError::Corrupt(format!("entry {seq}: completes an unknown order")));
+                return Err(out_of_range(missing("order", order_id)));
             }
         }
         Event::SecurityAlert { alert_kind, message } => {
@@ -330,7 +331,7 @@ impl Step {
 /// row is corruption unless `optional`.
 fn add_to(conn: &Connection, table: &str, column: &str, key_col: &str, key: &str, delta: i64, optional: bool) -> Result<(), Step> {
     let sql = format!(
-        "UPDATE {table} SET {column} = {column} + ?2 WHERE {key_col} = ?1 AND typeof({column} + ?2) = 'integer' AND abs({column} + ?2) <= {MAX_PROJECTED}"
+        "UPDATE {table} SET {column} = {column} + ?2 WHERE {key_col} = ?1 AND typeof({column} + ?2) = 'integer' AND {column} + ?2 BETWEEN -{MAX_PROJECTED} AND {MAX_PROJECTED}"
     );
     if conn.prepare_cached(&sql)?.execute(params![key, delta])? == 1 {
         return Ok(());
@@ -339,9 +340,15 @@ fn add_to(conn: &Connection, table: &str, column: &str, key_col: &str, key: &str
         conn.query_row(&format!("SELECT {column} FROM {table} WHERE {key_col} = ?1"), params![key], |r| r.get(0)).optional()?;
     match current {
         None if optional => Ok(()),
-        None => Err(Step::Other(StoreError::Corrupt(format!("{table} has no row '{key}'")))),
+        None => Err(Step::OutOfRange(missing(table, key))),
         Some(v) => Err(Step::OutOfRange(format!("{table}.{column} of '{key}' ({}) plus {delta} leaves the range ±{MAX_PROJECTED}", show_value(&v)))),
     }
+}
+
+/// Why an entry that refers to a row the projections do not hold cannot be applied: the entry that
+/// made the row was itself left out (or the journal is damaged, which `verify` reports).
+fn missing(what: &str, key: &str) -> String {
+    format!("it refers to {what} '{key}', which is not in the projections (an earlier entry was left out)")
 }
 
 fn show_value(v: &rusqlite::types::Value) -> String {

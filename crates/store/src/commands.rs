@@ -620,7 +620,7 @@ impl Store {
     }
 
     pub async fn close_till(&self, actor: &Actor, till_id: String, req: CloseTillRequest) -> Result<TillResult, StoreError> {
-        if !(0..=100_000_000).contains(&req.counted_minor) {
+        if !(0..=bounds::MAX_CASH_MINOR).contains(&req.counted_minor) {
             return Err(bad("invalid_amount", "counted cash is between 0 and 1,000,000.00"));
         }
         let by = actor.user_id.clone();

@@ -77,7 +77,7 @@ pub fn latest_version() -> i64 {
     stockade_migrate::latest(MIGRATIONS)
 }
 
-/// Refuses a database newer than this release (read-only callers: verify, status).
+/// Refuses a database newer than this release (for read-only callers such as `verify`).
 pub fn check_not_newer(conn: &Connection) -> Result<(), StoreError> {
     plan(&applied(conn)?, MIGRATIONS).map(|_| ()).map_err(plan_error)
 }
@@ -179,7 +179,11 @@ fn projections_out_of_range(conn: &Connection) -> Result<bool, StoreError> {
     let checks = [("products", "on_hand"), ("lots", "on_hand"), ("tills", "cash_sales_minor"), ("tills", "cash_refunds_minor"), ("sales", "refunded_minor")];
     for (table, column) in checks {
         let bad: Option<i64> = conn
-            .query_row(&format!("SELECT 1 FROM {table} WHERE typeof({column}) <> 'integer' OR abs({column}) > {MAX_PROJECTED} LIMIT 1"), [], |r| r.get(0))
+            .query_row(
+                &format!("SELECT 1 FROM {table} WHERE typeof({column}) <> 'integer' OR {column} NOT BETWEEN -{MAX_PROJECTED} AND {MAX_PROJECTED} LIMIT 1"),
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         if bad.is_some() {
             return Ok(true);

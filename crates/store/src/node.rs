@@ -61,6 +61,8 @@ pub struct Tx<'a> {
     head: &'a mut (u64, Hash),
     rng: &'a Mutex<ChaCha20Rng>,
     now_ms: i64,
+    #[cfg(feature = "test-hooks")]
+    inject_panic: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Tx<'_> {
@@ -92,6 +94,12 @@ impl Tx<'_> {
             params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
         )?;
         apply(self.conn, seq, &env)?;
+        // Test hook: panic once the entry and its projections are written, so the test shows
+        // they are rolled back with the command.
+        #[cfg(feature = "test-hooks")]
+        if self.inject_panic.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("injected panic (test hook) after appending entry {seq}");
+        }
         *self.head = (seq, e.hash);
         Ok(seq)
     }
@@ -177,18 +185,18 @@ impl Writer {
                 self.conn.execute_batch("SAVEPOINT cmd")?;
                 let before = self.head;
                 let ok = {
-                    let mut tx = Tx { conn: &self.conn, store_id: &self.store_id, head: &mut self.head, rng: &self.rng, now_ms };
-                    #[cfg(feature = "test-hooks")]
-                    let inject = self.inject_panic.swap(false, std::sync::atomic::Ordering::SeqCst);
+                    let mut tx = Tx {
+                        conn: &self.conn,
+                        store_id: &self.store_id,
+                        head: &mut self.head,
+                        rng: &self.rng,
+                        now_ms,
+                        #[cfg(feature = "test-hooks")]
+                        inject_panic: &self.inject_panic,
+                    };
                     // A panicking command is one failed command: rolled back alone, answered with
                     // an incident id, and the writer keeps serving the others.
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        #[cfg(feature = "test-hooks")]
-                        if inject {
-                            panic!("injected panic (test hook)");
-                        }
-                        job.run(&mut tx)
-                    })) {
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx))) {
                         Ok(ok) => ok,
                         Err(payload) => {
                             let incident = incident_id(&self.rng);
@@ -438,8 +446,9 @@ impl Store {
         })
     }
 
-    /// Test hook: the next command run by the writer panics (to show a panic is one failed
-    /// command, not a dead store). Compiled only with the `test-hooks` feature.
+    /// Test hook: the next journal entry appended panics right after it and its projections are
+    /// written (to show a panic is one failed command, rolled back, not a dead store). Compiled
+    /// only with the `test-hooks` feature.
     #[cfg(feature = "test-hooks")]
     pub fn inject_panic_in_next_command(&self) {
         self.inner.inject_panic.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -429,7 +429,7 @@ fn held_in(conn: &rusqlite::Connection, stream: Option<&str>) -> Result<Vec<Held
     if !exists {
         return Ok(vec![]);
     }
-    let mut st = conn.prepare("SELECT hq_seq, stream, seq, kind, entry, signature FROM hq_pending WHERE ?1 IS NULL OR stream = ?1 ORDER BY seq")?;
+    let mut st = conn.prepare("SELECT hq_seq, stream, seq, kind, entry, signature FROM hq_pending WHERE ?1 IS NULL OR stream = ?1 ORDER BY hq_seq")?;
     let rows = st.query_map(params![stream], |r| {
         Ok(HeldEntry {
             hq_seq: r.get::<_, i64>(0)? as u64,

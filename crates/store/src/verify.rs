@@ -94,6 +94,10 @@ pub fn verify_store(dir: &Path) -> Result<VerifyReport, Result<Finding, StoreErr
     if !db.exists() {
         return Err(Err(StoreError::Io(format!("no store database at {}", db.display()))));
     }
+    // A database from a newer release cannot be judged by this one: say so, naming both versions.
+    let versions = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| Err(StoreError::Db(e)))?;
+    crate::migrate::check_not_newer(&versions).map_err(Err)?;
+    drop(versions);
     run(&db, &key.verifying_key())
 }
 
@@ -207,53 +211,70 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
         return Err(Ok(Finding::Head("the signed head hash differs from the journal's last hash".into())));
     }
 
-    // An entry the replay had to leave out is the root cause of whatever differs below: name it.
-    if let Some(f) = crate::migrate::faults(&conn).map_err(Err)?.into_iter().next() {
-        return Err(Ok(Finding::Unapplied { seq: f.seq, kind: f.kind, reason: f.reason }));
-    }
-
-    // Compare replayed projections with the stored ones.
+    // Compare replayed projections with the stored ones (the first difference, if any).
     let mut rows_compared = 0u64;
-    for (table, key_expr) in PROJECTIONS {
-        let stored_has: bool =
-            conn.query_row("SELECT EXISTS(SELECT 1 FROM stored.sqlite_master WHERE type = 'table' AND name = ?1)", [table], |r| r.get(0)).map_err(e)?;
-        if !stored_has {
-            // A table added by a later schema version: the replay must have produced nothing for it.
-            let key: Option<String> =
-                conn.query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM main.{table} LIMIT 1"), [], |r| r.get(0)).optional().map_err(e)?;
-            if let Some(k) = key {
-                return Err(Ok(Finding::Projection {
-                    table: table.to_string(),
-                    key: k,
-                    problem: "is missing (the database predates this table: run `stockade store migrate`)",
-                }));
+    // Whether the stored database records left-out entries (schema 2 on); release r1's does not.
+    let stored_tables_current: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM stored.sqlite_master WHERE type = 'table' AND name = 'projection_faults')", [], |r| r.get(0)).map_err(e)?;
+    let mismatch: Option<Finding> = 'compare: {
+        for (table, key_expr) in PROJECTIONS {
+            let stored_has: bool =
+                conn.query_row("SELECT EXISTS(SELECT 1 FROM stored.sqlite_master WHERE type = 'table' AND name = ?1)", [table], |r| r.get(0)).map_err(e)?;
+            if !stored_has {
+                // A table added by a later schema version: the replay must have produced nothing for it.
+                let key: Option<String> =
+                    conn.query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM main.{table} LIMIT 1"), [], |r| r.get(0)).optional().map_err(e)?;
+                if let Some(k) = key {
+                    break 'compare Some(Finding::Projection {
+                        table: table.to_string(),
+                        key: k,
+                        problem: "is missing (the database predates this table: run `stockade store migrate`)",
+                    });
+                }
+                continue;
             }
-            continue;
+            let missing: Option<String> = conn
+                .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(e)?;
+            let extra: Option<String> = conn
+                .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(e)?;
+            match (missing, extra) {
+                (None, None) => {}
+                (Some(a), Some(b)) if a == b => {
+                    break 'compare Some(Finding::Projection { table: table.to_string(), key: a, problem: "differs from the journal" });
+                }
+                (Some(a), _) => {
+                    break 'compare Some(Finding::Projection { table: table.to_string(), key: a, problem: "is missing or altered in the stored table" })
+                }
+                (None, Some(b)) => {
+                    break 'compare Some(Finding::Projection {
+                        table: table.to_string(),
+                        key: b,
+                        problem: "is not produced by the journal (inserted or altered)",
+                    })
+                }
+            }
+            let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM stored.{table}"), [], |r| r.get(0)).map_err(e)?;
+            rows_compared += n as u64;
         }
-        let missing: Option<String> = conn
-            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM main.{table} EXCEPT SELECT * FROM stored.{table}) LIMIT 1"), [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(e)?;
-        let extra: Option<String> = conn
-            .query_row(&format!("SELECT CAST({key_expr} AS TEXT) FROM (SELECT * FROM stored.{table} EXCEPT SELECT * FROM main.{table}) LIMIT 1"), [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(e)?;
-        match (missing, extra) {
-            (None, None) => {}
-            (Some(a), Some(b)) if a == b => {
-                return Err(Ok(Finding::Projection { table: table.to_string(), key: a, problem: "differs from the journal" }));
-            }
-            (Some(a), _) => return Err(Ok(Finding::Projection { table: table.to_string(), key: a, problem: "is missing or altered in the stored table" })),
-            (None, Some(b)) => {
-                return Err(Ok(Finding::Projection { table: table.to_string(), key: b, problem: "is not produced by the journal (inserted or altered)" }))
-            }
-        }
-        let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM stored.{table}"), [], |r| r.get(0)).map_err(e)?;
-        rows_compared += n as u64;
+        None
+    };
+    // An entry the replay had to leave out: on a database that records such entries, a
+    // difference is tampering and is named as such; on one that predates them (release r1, whose
+    // projections could hold the overflow itself), the left-out entry is the cause.
+    let left_out = crate::migrate::faults(&conn).map_err(Err)?.into_iter().next();
+    match (mismatch, left_out) {
+        (Some(m), Some(_)) if stored_tables_current => return Err(Ok(m)),
+        (_, Some(f)) => return Err(Ok(Finding::Unapplied { seq: f.seq, kind: f.kind, reason: f.reason })),
+        (Some(m), None) => return Err(Ok(m)),
+        (None, None) => {}
     }
     conn.execute_batch("COMMIT").map_err(e)?;
     Ok(VerifyReport { entries: chain.size(), head_hash: hex::encode(chain.head()), checkpoints: verified_checkpoints, projection_rows: rows_compared })

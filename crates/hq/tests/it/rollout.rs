@@ -79,11 +79,29 @@ fn an_older_hq_keeps_and_cosigns_unknown_kinds_and_projects_them_after_its_upgra
         let before_upgrade = store_digests(&old);
         drop(old);
 
-        // The same entries at an HQ that knew `sale_voided` all along (the truth to reach).
+        // The same entries at an HQ that knew every kind all along (the truth to reach).
         let knowing = Hq::init(&tmp.path().join(format!("hq-knowing-{}", b.name)), (b.open)("knowing"), "Knowing HQ", clock.clone()).unwrap();
         enrol(&knowing, &fx);
         let (cp_all, sig_all) = fx.store.checkpoint_at(page.len() as u64).unwrap();
         knowing.push(&sid, &page, &cp_all, &sig_all, page.len() as u64).unwrap();
+
+        // A release that predates `sale_recorded` itself: the void of a sale it left out depends
+        // on it and is left out too (not a refused push, not a stuck store); the upgrade
+        // projects both.
+        let older_dir = tmp.path().join(format!("hq-older-{}", b.name));
+        let older = Hq::init(&older_dir, (b.open)("older"), "Older HQ", clock.clone()).unwrap().as_release_without(&["sale_recorded"]);
+        enrol(&older, &fx);
+        older.push(&sid, &page, &cp_all, &sig_all, page.len() as u64).unwrap_or_else(|e| panic!("{}: an older HQ keeps ingesting: {e}", b.name));
+        let left = unprojected(&older);
+        let sales = fx.store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM journal WHERE kind = 'sale_recorded'", [], |r| r.get::<_, i64>(0))?)).unwrap();
+        assert_eq!(left.len() as i64, sales + 1, "{}: every sale and the void that depends on one: {left:?}", b.name);
+        assert!(left.contains(&(voids[0], "sale_voided".to_string())), "{}", b.name);
+        drop(older);
+        let older = Hq::open(&older_dir, (b.open)("older"), clock.clone()).unwrap();
+        assert!(unprojected(&older).is_empty(), "{}", b.name);
+        assert_eq!(store_digests(&older), store_digests(&knowing), "{}", b.name);
+        verify::verify(&older).unwrap_or_else(|e| panic!("{}: {e:?}", b.name));
+
         knowing.push(&sid, std::slice::from_ref(&future), &cp, &sig, future.0).unwrap();
         assert_eq!(unprojected(&knowing), [(future.0 as i64, "loyalty_earned_v2".to_string())], "{}", b.name);
         assert_ne!(before_upgrade, store_digests(&knowing), "{}: release N's figures leave the void out", b.name);

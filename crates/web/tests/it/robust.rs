@@ -56,7 +56,10 @@ async fn an_injected_panic_is_one_500_with_an_incident_id_and_the_next_100_sales
         "tenders": [{"kind": "cash", "amount_minor": 1130 + n % 3}]})
     };
     let size = app.journal_size().await;
+    let on_hand = || async { app.get(&format!("/api/products/{p}")).await.1["on_hand"].as_i64().unwrap() };
+    let stock = on_hand().await;
 
+    // The sale's entry and its stock move are written, then the command panics.
     app.store.inject_panic_in_next_command();
     let (s, body) = app.post("/api/sales", sale(0)).await;
     assert_eq!(s, 500, "{body}");
@@ -64,12 +67,14 @@ async fn an_injected_panic_is_one_500_with_an_incident_id_and_the_next_100_sales
     assert_eq!(incident.len(), 16, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains(incident), "{body}");
     assert_eq!(app.journal_size().await, size, "the panicking command recorded nothing");
+    assert_eq!(on_hand().await, stock, "its stock move was rolled back with it");
 
     for n in 1..=100 {
         let (s, body) = app.post("/api/sales", sale(n)).await;
         assert_eq!(s, 200, "sale {n} after the panic: {body}");
     }
     assert_eq!(app.journal_size().await, size + 100);
+    assert_eq!(on_hand().await, stock - 100);
     let dir = app.store.dir().to_path_buf();
     let report = tokio::task::spawn_blocking(move || stockade_store::verify::verify_store(&dir)).await.unwrap();
     assert!(report.is_ok(), "verify after the panic: {report:?}");
