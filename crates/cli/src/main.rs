@@ -768,8 +768,13 @@ fn demo(data: &Path, listen: &str) -> Result<i32> {
     Ok(0)
 }
 
+/// Writes `text` to `path` (mode 0600) so that a crash at any moment leaves either the previous
+/// file or the new one, whole: written beside it as `NAME.partial`, synced, renamed over it, and
+/// the folder synced. A backup being rewritten never destroys the last good one.
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
+    let name = path.file_name().with_context(|| format!("{} is not a file name", path.display()))?;
+    let partial = path.with_file_name(format!("{}.partial", name.to_string_lossy()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -777,8 +782,18 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    let mut f = opts.open(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", partial.display()))?;
+    drop(f);
+    std::fs::rename(&partial, path).with_context(|| format!("cannot move {} into place", partial.display()))?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // The rename itself is durable once the folder is synced (best effort where unsupported).
+    if let Ok(d) = std::fs::File::open(folder) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
