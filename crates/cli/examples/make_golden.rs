@@ -17,6 +17,10 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+#[path = "../tests/common/pg.rs"]
+mod pg;
+use pg::with_dbname;
 use stockade_domain::inventory::AdjustReason;
 use stockade_domain::orders::{OrderAction, OrderKind};
 use stockade_hq::access::HqRole;
@@ -184,40 +188,9 @@ fn hq_kinds(hq: &Hq) -> Result<BTreeMap<String, Vec<u64>>> {
     Ok(out)
 }
 
-const STORE_KINDS: [&str; 20] = [
-    "store_initialized",
-    "staff_added",
-    "staff_disabled",
-    "product_created",
-    "product_updated",
-    "price_changed",
-    "stock_received",
-    "stock_adjusted",
-    "stock_counted",
-    "sale_recorded",
-    "sale_voided",
-    "sale_returned",
-    "hq_catalog_applied",
-    "hq_purchase_order_applied",
-    "order_placed",
-    "order_status_changed",
-    "order_completed",
-    "security_alert",
-    "till_opened",
-    "till_closed",
-];
-
-const HQ_KINDS: [&str; 9] = [
-    "hq_initialized",
-    "retailer_added",
-    "store_registered",
-    "store_enrolled",
-    "catalog_published",
-    "user_granted",
-    "user_revoked",
-    "sharing_set",
-    "purchase_order_issued",
-];
+/// Every kind this release writes: a fixture folder must hold one entry of each.
+const STORE_KINDS: &[&str] = stockade_journal::Event::KINDS;
+const HQ_KINDS: &[&str] = stockade_journal::hq_event::HqEvent::KINDS;
 
 /// Everything made by one run of the scenario, still open.
 struct Made {
@@ -573,12 +546,12 @@ fn scenario(store_dir: &Path, hq_dir: &Path, db: Db, store_name: &str) -> Result
 
     // ---- Checks: every kind is there, HQ holds the whole journal and verifies.
     let kinds = fx.kinds()?;
-    for k in STORE_KINDS {
+    for &k in STORE_KINDS {
         ensure!(kinds.contains_key(k), "the store's journal has no {k}");
     }
     ensure!(kinds.len() == STORE_KINDS.len(), "unexpected kinds: {:?}", kinds.keys().collect::<Vec<_>>());
     let h_kinds = hq_kinds(&hq)?;
-    for k in HQ_KINDS {
+    for &k in HQ_KINDS {
         ensure!(h_kinds.contains_key(k), "HQ's journal has no {k}");
     }
     let (size, head) = fx.head()?;
@@ -696,20 +669,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
-}
-
-/// Replaces the database name of a postgres:// URL.
-fn with_dbname(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{db}?{q}"),
-        None => format!("{root}/{db}"),
-    }
 }
 
 fn commit() -> String {

@@ -6,7 +6,7 @@
 //! cargo run -p stockade --example make_poisoned -- crates/cli/tests/golden/r1
 //! ```
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use std::sync::Arc;
 use stockade_store::clock::ManualClock;
 use stockade_store::commands::{CountLineRequest, CountRequest, ReceiveLineRequest, ReceiveRequest};
@@ -15,7 +15,7 @@ use stockade_store::{InitOptions, Store};
 const START_MS: i64 = 1_795_359_600_000;
 
 fn main() -> Result<()> {
-    let out = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: make_poisoned OUTDIR"));
+    let out = std::path::PathBuf::from(std::env::args().nth(1).context("usage: make_poisoned OUTDIR")?);
     let dir = out.join("store-poisoned");
     ensure!(!dir.exists(), "{} exists: released fixtures are never regenerated", dir.display());
     let clock = Arc::new(ManualClock::new(START_MS));

@@ -143,13 +143,11 @@ impl<T: Send, F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send> Job for Ty
     }
 }
 
-/// A short random id naming one incident in the log and in the answer.
-fn incident_id(rng: &Mutex<ChaCha20Rng>) -> String {
+/// A short random id naming one incident in the log and in the answer (from the OS, so a panic
+/// does not shift the node's seedable sequence of ids).
+fn incident_id() -> String {
     let mut b = [0u8; 8];
-    match rng.lock() {
-        Ok(mut r) => r.fill_bytes(&mut b),
-        Err(p) => p.into_inner().fill_bytes(&mut b),
-    }
+    rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
 }
 
@@ -199,7 +197,7 @@ impl Writer {
                     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut tx))) {
                         Ok(ok) => ok,
                         Err(payload) => {
-                            let incident = incident_id(&self.rng);
+                            let incident = incident_id();
                             let message = payload
                                 .downcast_ref::<&str>()
                                 .map(|s| s.to_string())
