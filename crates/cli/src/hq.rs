@@ -310,9 +310,9 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         HqCmd::Init { at, name } => {
             let hq = Hq::init(&at.data, connect(&at)?, &name, stockade_hq::system_clock())?;
             let (_, token) = hq.bootstrap_admin()?;
-            println!("HQ {} created ({})", hq.hq_id(), hq.db().engine());
-            println!("HQ public key: {}", hq.public_key_hex());
-            println!("admin token: {token}  (user 'admin'; shown once; for the dashboard, /hq/api/v1/… and `hq add-user`)");
+            say!("HQ {} created ({})", hq.hq_id(), hq.db().engine());
+            say!("HQ public key: {}", hq.public_key_hex());
+            say!("admin token: {token}  (user 'admin'; shown once; for the dashboard, /hq/api/v1/… and `hq add-user`)");
             Ok(0)
         }
         HqCmd::Serve { at, listen, max_clock_skew_ms } => {
@@ -320,7 +320,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let rt = super::runtime()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-                println!("HQ {} listening on http://{} ({})", hq.hq_id(), listener.local_addr()?, hq.db().engine());
+                say!("HQ {} listening on http://{} ({})", hq.hq_id(), listener.local_addr()?, hq.db().engine());
                 use std::io::Write;
                 std::io::stdout().flush()?;
                 let shutdown = async {
@@ -332,14 +332,14 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         }
         HqCmd::AddRetailer { at, id, name } => {
             open(&at)?.add_retailer(&id, &name)?;
-            println!("retailer '{id}' added");
+            say!("retailer '{id}' added");
             Ok(0)
         }
         HqCmd::AddStore { at, retailer, public_key, name } => {
             let code = open(&at)?.add_store(&retailer, &public_key, &name)?;
-            println!("store '{name}' registered under '{retailer}'");
-            println!("enrolment code: {code}  (one store, shown once)");
-            println!("on the store: stockade store enroll --data DIR --hq URL --code {code}");
+            say!("store '{name}' registered under '{retailer}'");
+            say!("enrolment code: {code}  (one store, shown once)");
+            say!("on the store: stockade store enroll --data DIR --hq URL --code {code}");
             Ok(0)
         }
         HqCmd::PublishCatalog { at, retailer, file } => {
@@ -353,31 +353,31 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             }
             let n = outcome.products.len();
             let seq = open(&at)?.publish_catalog(&retailer, outcome.products.into_iter().map(|(_, p)| p).collect())?;
-            println!("catalog update {seq} for '{retailer}' published: {n} products; stores apply it at their next sync");
+            say!("catalog update {seq} for '{retailer}' published: {n} products; stores apply it at their next sync");
             Ok(0)
         }
         HqCmd::Status { at } => {
             let hq = open(&at)?;
             let v = serde_json::json!({ "hq_id": hq.hq_id(), "stores": hq.status()?, "alerts": hq.alerts(20)? });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            say!("{}", serde_json::to_string_pretty(&v)?);
             Ok(0)
         }
         HqCmd::Migrate { at } => {
             let db = connect(&at)?;
             let r = stockade_hq::migrate::migrate(&at.data, &db, stockade_hq::system_clock()()).context("migration failed")?;
             if r.applied.is_empty() {
-                println!("schema version {}: up to date, nothing to do", r.to_version);
+                say!("schema version {}: up to date, nothing to do", r.to_version);
             } else {
                 if let Some(b) = &r.backup {
-                    println!("backup written and checked: {}", b.display());
+                    say!("backup written and checked: {}", b.display());
                 }
                 for (v, name) in &r.applied {
-                    println!("applied migration {v} ({name})");
+                    say!("applied migration {v} ({name})");
                 }
-                println!("schema version {} → {}", r.from_version, r.to_version);
+                say!("schema version {} → {}", r.from_version, r.to_version);
             }
             for s in &r.reprojected {
-                println!("store {s}: derived rows rebuilt from its entries");
+                say!("store {s}: derived rows rebuilt from its entries");
             }
             Ok(0)
         }
@@ -385,13 +385,13 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let hq = open(&at)?;
             let scan = if all { stockade_hq::migrate::Scan::All } else { stockade_hq::migrate::Scan::OutOfRangeAndLeftOut };
             let stores = stockade_hq::migrate::reproject(hq.db(), &[], scan)?;
-            println!("stores reprojected: {}", stores.len());
+            say!("stores reprojected: {}", stores.len());
             for s in &stores {
-                println!("  store {s}");
+                say!("  store {s}");
             }
             let left: i64 = hq.db().tx(|tx| tx.one("SELECT COUNT(*) FROM unprojected", &[]))?.and_then(|r| r[0].i()).unwrap_or(0);
             if left > 0 {
-                println!("{left} entries are still left out of HQ's figures (see `stockade hq status`)");
+                say!("{left} entries are still left out of HQ's figures (see `stockade hq status`)");
             }
             Ok(0)
         }
@@ -402,22 +402,26 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                     let audit = match hq.verify_audit() {
                         Ok(n) => n,
                         Err(e) => {
-                            println!("NOT INTACT: {e}");
+                            say!("NOT INTACT: {e}");
                             return Ok(1);
                         }
                     };
-                    println!(
+                    say!(
                         "intact: HQ journal {} entries; {} stores, {} entries, {} co-signed checkpoints, {} derived rows match",
-                        r.hq_entries, r.stores, r.entries, r.checkpoints, r.derived_rows
+                        r.hq_entries,
+                        r.stores,
+                        r.entries,
+                        r.checkpoints,
+                        r.derived_rows
                     );
-                    println!("audit log: {audit} records, chain and signed head intact");
+                    say!("audit log: {audit} records, chain and signed head intact");
                     for (store, size, head) in r.heads {
-                        println!("  store {store}: {size} entries, head {head}");
+                        say!("  store {store}: {size} entries, head {head}");
                     }
                     Ok(0)
                 }
                 Err(Ok(finding)) => {
-                    println!("NOT INTACT: {finding}");
+                    say!("NOT INTACT: {finding}");
                     Ok(1)
                 }
                 Err(Err(e)) => Err(e).context("verification could not run"),
@@ -431,7 +435,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             };
             let b = stockade_journal::backup::decode(std::str::from_utf8(&bytes)?)?;
             super::write_private(&out, std::str::from_utf8(&bytes)?)?;
-            println!(
+            say!(
                 "backup of {} journal {} written to {}: {} entries, head {}",
                 b.header.journal,
                 b.header.id,
@@ -479,12 +483,12 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                 }
                 std::fs::rename(&tmp, &target).with_context(|| format!("cannot move the rebuilt database to {}", target.display()))?;
             }
-            println!("rebuilt: HQ journal {} entries", report.hq_entries);
+            say!("rebuilt: HQ journal {} entries", report.hq_entries);
             for (store, size, head) in &report.stores {
-                println!("  store {store}: {size} entries, head {head}");
+                say!("  store {store}: {size} entries, head {head}");
             }
             for (table, digest) in &report.digests {
-                println!("  digest {table}: {digest}");
+                say!("  digest {table}: {digest}");
             }
             Ok(0)
         }
@@ -495,7 +499,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         }
         HqCmd::Approve { at, retailer, store, products } => {
             let po = open(&at)?.approve(&Principal::local_admin(), &retailer, &store, &products)?;
-            println!(
+            say!(
                 "purchase order {} for store {store}: {} lines, {} units (HQ journal entry {})",
                 po.po_id,
                 po.lines.len(),
@@ -507,18 +511,18 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         HqCmd::AddUser { at, name, role, retailer } => {
             let role = HqRole::parse(&role).with_context(|| format!("role '{role}' is not admin, analyst, owner or auditor"))?;
             let (user, token) = open(&at)?.add_user(&Principal::local_admin(), &name, role, retailer.as_deref())?;
-            println!("user {} ({}, {}) added", user.name, user.user_id, role.as_str());
-            println!("token: {token}  (shown once)");
+            say!("user {} ({}, {}) added", user.name, user.user_id, role.as_str());
+            say!("token: {token}  (shown once)");
             Ok(0)
         }
         HqCmd::RevokeUser { at, user_id } => {
             open(&at)?.revoke_user(&Principal::local_admin(), &user_id)?;
-            println!("user {user_id} revoked");
+            say!("user {user_id} revoked");
             Ok(0)
         }
         HqCmd::Sharing { at, retailer, store_level } => {
             open(&at)?.set_sharing(&Principal::local_admin(), &retailer, store_level)?;
-            println!("retailer {retailer}: store-level sales {} with analysts", if store_level { "shared" } else { "not shared" });
+            say!("retailer {retailer}: store-level sales {} with analysts", if store_level { "shared" } else { "not shared" });
             Ok(0)
         }
         HqCmd::Audit { at, user, store, kind, from, to, json } => {
@@ -526,7 +530,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let n = match hq.verify_audit() {
                 Ok(n) => n,
                 Err(e) => {
-                    println!("AUDIT LOG NOT INTACT: {e}");
+                    say!("AUDIT LOG NOT INTACT: {e}");
                     return Ok(1);
                 }
             };
@@ -539,12 +543,19 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             eprintln!("audit log intact: {n} records; {} match", records.len());
             for r in &records {
                 if json {
-                    println!("{}", serde_json::to_string(r)?);
+                    say!("{}", serde_json::to_string(r)?);
                 } else {
                     let at = chrono::DateTime::from_timestamp_millis(r.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
-                    println!(
+                    say!(
                         "{:>6} {at} {} [{}] {} retailer={} store={} rows={} {}",
-                        r.seq, r.user_name, r.user_id, r.kind, r.retailer_id, r.store_id, r.rows, r.what
+                        r.seq,
+                        r.user_name,
+                        r.user_id,
+                        r.kind,
+                        r.retailer_id,
+                        r.store_id,
+                        r.rows,
+                        r.what
                     );
                 }
             }
@@ -568,28 +579,28 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         HqCmd::Report(ReportCmd::Market { at, from, to, min_stores, p }) => {
             let rules = stockade_hq::sdc::Rules { min_stores, p_percent: p };
             let cells = open(&at)?.market_report(&Principal::local_admin(), &from, &to, &rules)?;
-            println!("region,category,month,net_sales_minor");
+            say!("region,category,month,net_sales_minor");
             for c in &cells {
                 let v = c.net_sales_minor.map(|v| v.to_string()).unwrap_or_else(|| "x".into());
-                println!("{},{},{},{v}", c.region, c.category, c.month);
+                say!("{},{},{},{v}", c.region, c.category, c.month);
             }
             eprintln!("{} cells, {} suppressed", cells.len(), cells.iter().filter(|c| c.net_sales_minor.is_none()).count());
             Ok(0)
         }
         HqCmd::BreachImpact { at, user, export, from, to } => {
             let impact = open(&at)?.breach_impact(user.as_deref(), export.as_deref(), utc_ms(&from, "from")?, utc_ms(&to, "to")?)?;
-            println!("{} audited reads and exports, {} rows", impact.reads, impact.rows);
-            println!("stores whose sales could be read store by store: {}", impact.stores.len());
+            say!("{} audited reads and exports, {} rows", impact.reads, impact.rows);
+            say!("stores whose sales could be read store by store: {}", impact.stores.len());
             for (retailer, id, name) in &impact.stores {
-                println!("  {retailer} / {name} ({id})");
+                say!("  {retailer} / {name} ({id})");
             }
-            println!("retailers seen only as totals: {}", if impact.totals_only.is_empty() { "none".into() } else { impact.totals_only.join(", ") });
-            println!("exports: {}", impact.exports.len());
+            say!("retailers seen only as totals: {}", if impact.totals_only.is_empty() { "none".into() } else { impact.totals_only.join(", ") });
+            say!("exports: {}", impact.exports.len());
             for (id, recipient, at_ms, rows) in &impact.exports {
                 let when = chrono::DateTime::from_timestamp_millis(*at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
-                println!("  {id} for '{recipient}' at {when}, {rows} rows");
+                say!("  {id} for '{recipient}' at {when}, {rows} rows");
             }
-            println!("customer records: {} (HQ keeps none; store journals hold only keyed hashes of ID numbers)", impact.customers.len());
+            say!("customer records: {} (HQ keeps none; store journals hold only keyed hashes of ID numbers)", impact.customers.len());
             Ok(0)
         }
         HqCmd::TraceLeak { at, file } => {
@@ -598,28 +609,30 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let trace = open(&at)?.trace_leak(&text)?;
             if trace.matches.is_empty() {
                 if trace.refs_found == 0 {
-                    println!(
+                    say!(
                         "no fingerprint: {} carries none of this HQ's export references (not exported by this HQ, or stripped of every reference column)",
                         file.display()
                     );
                 } else {
-                    println!("no match: {} reference-shaped values, none produced by any export of this HQ", trace.refs_found);
+                    say!("no match: {} reference-shaped values, none produced by any export of this HQ", trace.refs_found);
                 }
                 return Ok(1);
             }
             for m in &trace.matches {
                 let when = m.exported_at_ms.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());
                 match (&m.export_id, when) {
-                    (Some(id), Some(when)) => println!(
+                    (Some(id), Some(when)) => say!(
                         "recipient '{}': export {id} at {when} by {} — {} matching references, confidence {:.12}",
                         m.recipient,
                         m.exported_by.as_deref().unwrap_or("?"),
                         m.matched_refs,
                         m.confidence
                     ),
-                    _ => println!(
+                    _ => say!(
                         "recipient '{}': one of their exports (per-export references were removed) — {} matching references, confidence {:.12}",
-                        m.recipient, m.matched_refs, m.confidence
+                        m.recipient,
+                        m.matched_refs,
+                        m.confidence
                     ),
                 }
             }

@@ -12,6 +12,26 @@ use stockade_store::clock::SystemClock;
 use stockade_store::verify::verify_store;
 use stockade_store::{InitOptions, Store};
 
+/// `println!` that ends the program quietly when standard output is closed (`… | head -1`)
+/// instead of panicking; any other write error is reported.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
+
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|_| out.write_all(b"\n")) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+        std::process::exit(0);
+    }
+}
+
 mod hq;
 
 #[derive(Parser)]
@@ -207,7 +227,7 @@ fn forecast_bench(stores: u64, products: u64, days: usize, horizon: usize, metho
         .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "{total} series × {days} days, {horizon} days ahead, {} on {} threads: {secs:.1} s, {:.0} series/s, {:.2} µs per series; peak memory {} MiB; {:.0} units forecast, {nonzero} series with demand",
         method.name(),
         rayon::current_num_threads(),
@@ -391,7 +411,7 @@ fn run(cli: Cli) -> Result<i32> {
             );
             let r = hq.run_forecasts(&params, &|n| bar.set_position(n))?;
             bar.finish_and_clear();
-            println!(
+            say!(
                 "forecast run {} as of {}: {} series in {} stores, {:.1} s on {} threads; {} proposals for {} units (see /hq/proposals or `stockade hq proposals`)",
                 r.run_id,
                 r.as_of,
@@ -416,7 +436,7 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             }
             w.flush()?;
-            println!("{series} series × {days} days written to {}", out.display());
+            say!("{series} series × {days} days written to {}", out.display());
             Ok(0)
         }
         Cmd::Forecast(ForecastCmd::Eval { file, horizon }) => {
@@ -426,16 +446,29 @@ fn run(cli: Cli) -> Result<i32> {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let panel = stockade_forecast::eval::parse(&text).with_context(|| format!("{} is not a tidy series,period,demand panel", file.display()))?;
             let r = stockade_forecast::eval::evaluate(&panel, horizon);
-            println!(
+            say!(
                 "{} series scored; {} dropped for missing values, {} too short; {} with a constant training window left out of MASE/RMSSE; horizon {horizon}",
-                r.series, r.dropped_missing, r.dropped_too_short, r.unscaled
+                r.series,
+                r.dropped_missing,
+                r.dropped_too_short,
+                r.unscaled
             );
-            println!(
+            say!(
                 "{:<22} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                "method", "MASE", "RMSSE", "MAE", "ME", "cov80%", "cov95%", "pit80%", "pit95%", "exp80%", "exp95%"
+                "method",
+                "MASE",
+                "RMSSE",
+                "MAE",
+                "ME",
+                "cov80%",
+                "cov95%",
+                "pit80%",
+                "pit95%",
+                "exp80%",
+                "exp95%"
             );
             for (name, s) in &r.scores {
-                println!(
+                say!(
                     "{name:<22} {:>7.4} {:>7.4} {:>7.3} {:>7.4} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
                     s.mase,
                     s.rmsse,
@@ -456,7 +489,7 @@ fn run(cli: Cli) -> Result<i32> {
             let bytes = store.backup()?;
             write_private(&out, std::str::from_utf8(&bytes).context("backup is not UTF-8")?)?;
             let b = stockade_journal::backup::decode(std::str::from_utf8(&bytes)?)?;
-            println!("backup of store {} written to {}: {} entries, head {}", b.header.id, out.display(), b.entries.len(), hex::encode(b.head));
+            say!("backup of store {} written to {}: {} entries, head {}", b.header.id, out.display(), b.entries.len(), hex::encode(b.head));
             Ok(0)
         }
         Cmd::Restore { data, from, key, manager, password } => {
@@ -469,16 +502,9 @@ fn run(cli: Cli) -> Result<i32> {
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_password);
             let r = stockade_store::sync::restore(&data, &key, None, &b.entries, &b.checkpoints, &manager, &password)?;
-            println!(
-                "restored store {} in {}: {} entries, {} checkpoints verified, head {}",
-                r.store_id,
-                data.display(),
-                r.entries,
-                r.checkpoints,
-                r.head_hash
-            );
+            say!("restored store {} in {}: {} entries, {} checkpoints verified, head {}", r.store_id, data.display(), r.entries, r.checkpoints, r.head_hash);
             if generated {
-                println!("manager login: {manager} / {password}  (shown once; change it)");
+                say!("manager login: {manager} / {password}  (shown once; change it)");
             }
             Ok(0)
         }
@@ -506,9 +532,9 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             if let Some(key) = key {
                 stockade_store::customers::write_key(&data.join(stockade_store::customers::RETAILER_KEY_FILE), &key)?;
             }
-            println!("store {id} created in {}", data.display());
+            say!("store {id} created in {}", data.display());
             if generated {
-                println!("manager login: {manager} / {password}  (shown once; change it)");
+                say!("manager login: {manager} / {password}  (shown once; change it)");
             }
             Ok(0)
         }
@@ -519,7 +545,7 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             let mut key = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut key);
             stockade_store::customers::write_key(&out, &key)?;
-            println!("retailer key written to {} (0600): give it to each of the retailer's stores at `store init --retailer-key`", out.display());
+            say!("retailer key written to {} (0600): give it to each of the retailer's stores at `store init --retailer-key`", out.display());
             Ok(0)
         }
         StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms, customer_retention_days } => {
@@ -542,8 +568,8 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 store.set_sync_config(cfg.clone()).await?;
                 anyhow::Ok(cfg)
             })?;
-            println!("enrolled with HQ {} as a store of retailer '{}'; HQ holds {} of its entries", cfg.hq_id, cfg.retailer_id, cfg.acked_size);
-            println!("HQ public key: {}", cfg.hq_public_key);
+            say!("enrolled with HQ {} as a store of retailer '{}'; HQ holds {} of its entries", cfg.hq_id, cfg.retailer_id, cfg.acked_size);
+            say!("HQ public key: {}", cfg.hq_public_key);
             Ok(0)
         }
         StoreCmd::Restore { data, from_hq, key, hq_key, manager, password } => {
@@ -552,27 +578,33 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_password);
             let report = runtime()?.block_on(restore_from_hq(&data, &from_hq, key, hq_pub, &manager, &password))?;
-            println!(
+            say!(
                 "restored store {} from {from_hq}: {} entries, {} checkpoints verified, head {}",
-                report.store_id, report.entries, report.checkpoints, report.head_hash
+                report.store_id,
+                report.entries,
+                report.checkpoints,
+                report.head_hash
             );
             if generated {
-                println!("manager login: {manager} / {password}  (shown once; change it)");
+                say!("manager login: {manager} / {password}  (shown once; change it)");
             }
             Ok(0)
         }
         StoreCmd::Verify { data } => match verify_store(&data) {
             Ok(r) => {
-                println!(
+                say!(
                     "intact: {} entries, {} checkpoints verified, {} projection rows match, head {}",
-                    r.entries, r.checkpoints, r.projection_rows, r.head_hash
+                    r.entries,
+                    r.checkpoints,
+                    r.projection_rows,
+                    r.head_hash
                 );
                 Ok(0)
             }
             Err(Ok(finding)) => {
                 match finding.seq() {
-                    Some(seq) => println!("NOT INTACT: first bad entry is {seq}: {finding}"),
-                    None => println!("NOT INTACT: {finding}"),
+                    Some(seq) => say!("NOT INTACT: first bad entry is {seq}: {finding}"),
+                    None => say!("NOT INTACT: {finding}"),
                 }
                 Ok(1)
             }
@@ -581,36 +613,36 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
         StoreCmd::Migrate { data } => {
             let r = stockade_store::migrate::migrate_dir(&data, now_ms()).context("migration failed")?;
             if r.applied.is_empty() {
-                println!("schema version {}: up to date, nothing to do", r.to_version);
+                say!("schema version {}: up to date, nothing to do", r.to_version);
             } else {
                 if let Some(b) = &r.backup {
-                    println!("backup written and checked: {}", b.display());
+                    say!("backup written and checked: {}", b.display());
                 }
                 for (v, name) in &r.applied {
-                    println!("applied migration {v} ({name})");
+                    say!("applied migration {v} ({name})");
                 }
-                println!("schema version {} → {}", r.from_version, r.to_version);
+                say!("schema version {} → {}", r.from_version, r.to_version);
             }
             if r.reprojected {
-                println!("projections held values out of range: rebuilt from the journal");
+                say!("projections held values out of range: rebuilt from the journal");
             }
             for f in &r.faults {
-                println!("left out of the store's figures: {f}");
+                say!("left out of the store's figures: {f}");
             }
             Ok(0)
         }
         StoreCmd::RebuildProjections { data } => {
             let faults = stockade_store::migrate::rebuild_projections(&data, now_ms()).context("rebuilding projections failed")?;
-            println!("projections rebuilt from the journal");
+            say!("projections rebuilt from the journal");
             for f in &faults {
-                println!("left out of the store's figures: {f}");
+                say!("left out of the store's figures: {f}");
             }
             Ok(if faults.is_empty() { 0 } else { 1 })
         }
         StoreCmd::Status { data } => {
             let store = open(&data)?;
             let s = store.read(|c| stockade_store::queries::status(c, &store))?;
-            println!("{}", serde_json::to_string_pretty(&s)?);
+            say!("{}", serde_json::to_string_pretty(&s)?);
             Ok(0)
         }
         StoreCmd::ImportProducts { data, file, skip_invalid, report } => {
@@ -631,9 +663,9 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 }
                 std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
             }
-            println!("{} rows: {} imported, {} rejected", r.rows, r.imported, r.rejected.len());
+            say!("{} rows: {} imported, {} rejected", r.rows, r.imported, r.rejected.len());
             if !r.rejected.is_empty() && !skip_invalid {
-                println!("nothing was imported: fix the rows above, or pass --skip-invalid to import the good rows");
+                say!("nothing was imported: fix the rows above, or pass --skip-invalid to import the good rows");
                 return Ok(1);
             }
             Ok(0)
@@ -648,22 +680,33 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             );
             let r = runtime()?.block_on(store.simulate(&actor, sales, seed, |n| bar.set_position(n)))?;
             bar.finish_and_clear();
-            println!("{} sales recorded ({} carts refused by limits and redrawn), revenue {} minor units", r.sales, r.refused_by_limits, r.revenue_minor);
+            say!("{} sales recorded ({} carts refused by limits and redrawn), revenue {} minor units", r.sales, r.refused_by_limits, r.revenue_minor);
             Ok(0)
         }
         StoreCmd::ReceiveAll { data, quantity } => {
             let store = open(&data)?;
             let actor = store.first_manager()?;
             let n = runtime()?.block_on(store.receive_all(&actor, quantity))?;
-            println!("received {quantity} units of each of {n} products");
+            say!("received {quantity} units of each of {n} products");
             Ok(0)
         }
     }
 }
 
 async fn serve(store: Store, listen: &str, pacing: stockade_sync::Pacing) -> Result<()> {
+    // A store that found itself behind its witness gets the missing entries back from HQ
+    // before it sells, when HQ answers; otherwise it sells on a stale branch and reconciles at
+    // the first contact.
+    if store.health().stale() {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), stockade_sync::sync_once(&store)).await {
+            Ok(Ok(_)) if !store.health().stale() => tracing::warn!("the store was behind its witness: reconciled with HQ before selling"),
+            Ok(Ok(_)) => tracing::error!("the store is behind its witness and could not reconcile yet: selling on a stale branch"),
+            Ok(Err(e)) => tracing::error!(error = %e, "the store is behind its witness and HQ is out of reach: selling on a stale branch"),
+            Err(_) => tracing::error!("the store is behind its witness and HQ did not answer in time: selling on a stale branch"),
+        }
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    println!("store node '{}' listening on http://{}", store.info().name, listener.local_addr()?);
+    say!("store node '{}' listening on http://{}", store.info().name, listener.local_addr()?);
     serve_on(store, listener, pacing).await
 }
 
@@ -748,7 +791,7 @@ fn demo(data: &Path, listen: &str) -> Result<i32> {
         drop(rt);
         drop(store);
         write_private(&login_file, &format!("manager {password}\n"))?;
-        println!("demo store created in {} with {} products, stock and 25 sales", data.display(), DEMO_CATALOG.lines().count() - 1);
+        say!("demo store created in {} with {} products, stock and 25 sales", data.display(), DEMO_CATALOG.lines().count() - 1);
     }
     let login = std::fs::read_to_string(&login_file)
         .with_context(|| format!("cannot read {}: the demo store was not finished; delete {} and run the demo again", login_file.display(), data.display()))?;
@@ -758,11 +801,11 @@ fn demo(data: &Path, listen: &str) -> Result<i32> {
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        println!("store node '{}' listening on http://{addr}", store.info().name);
-        println!("login: {user} / {pass}");
-        println!("try:   curl -s -X POST http://{addr}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}'");
-        println!("register: http://{addr}/  (sign in with the login above)");
-        println!("API:   http://{addr}/api/openapi.json");
+        say!("store node '{}' listening on http://{addr}", store.info().name);
+        say!("login: {user} / {pass}");
+        say!("try:   curl -s -X POST http://{addr}/api/login -H 'content-type: application/json' -d '{{\"username\":\"{user}\",\"password\":\"{pass}\"}}'");
+        say!("register: http://{addr}/  (sign in with the login above)");
+        say!("API:   http://{addr}/api/openapi.json");
         serve_on(store, listener, stockade_sync::Pacing::default()).await
     })?;
     Ok(0)

@@ -385,10 +385,18 @@ impl Hq {
         let at = self.now_ms();
         tracing::warn!(retailer_id, store_id, kind, message, "store needs attention");
         let r = self.db.tx(|tx| {
-            tx.exec(
-                "INSERT INTO alerts (at_ms, retailer_id, store_id, kind, message) VALUES ($1, $2, $3, $4, $5)",
-                &[at.into(), retailer_id.into(), store_id.into(), kind.into(), message.into()],
+            // A store that retries the same refused request raises one alert, not one per retry.
+            let last = tx.one(
+                "SELECT kind, message FROM alerts WHERE retailer_id = $1 AND store_id = $2 ORDER BY id DESC LIMIT 1",
+                &[retailer_id.into(), store_id.into()],
             )?;
+            let repeated = last.is_some_and(|r| r[0].t() == Some(kind) && r[1].t() == Some(message));
+            if !repeated {
+                tx.exec(
+                    "INSERT INTO alerts (at_ms, retailer_id, store_id, kind, message) VALUES ($1, $2, $3, $4, $5)",
+                    &[at.into(), retailer_id.into(), store_id.into(), kind.into(), message.into()],
+                )?;
+            }
             tx.exec(
                 "INSERT INTO contact (retailer_id, store_id, last_contact_ms, reported_size, attention) VALUES ($1, $2, $3, 0, $4)
                  ON CONFLICT (retailer_id, store_id) DO UPDATE SET attention = excluded.attention",
@@ -475,10 +483,9 @@ impl Hq {
                 };
                 if *seq <= size {
                     if stored_hash(tx, &retailer_id, store_id, *seq)? != e.hash {
-                        return Err(HqError::Refused {
-                            code: "fork",
-                            message: format!("entry {seq} differs from the entry HQ acknowledged: a forked history"),
-                        });
+                        // HQ co-signed its copy: the store lost it (its database went back in
+                        // time, then it went on). It gets HQ's copy back and re-records the rest.
+                        return Err(rollback(size, checkpoint.size, Some(*seq)));
                     }
                     continue;
                 }
@@ -498,6 +505,10 @@ impl Hq {
                 appended += 1;
             }
             let left_out = project::apply_store_entries(tx, &mut ctx, &fresh.iter().collect::<Vec<_>>())?;
+            // Never co-sign a head below what HQ acknowledged: the store went back in time.
+            if checkpoint.size < size {
+                return Err(rollback(size, checkpoint.size, None));
+            }
             let cp_head = if entries.is_empty() {
                 if checkpoint.size > size {
                     return Err(HqError::Refused { code: "bad_batch", message: "an empty batch must not claim entries HQ does not hold".into() });
@@ -555,6 +566,10 @@ impl Hq {
         });
         match outcome {
             Err(HqError::Refused { code, message }) => Err(refuse(code, message)),
+            Err(HqError::Conflict { code: "rollback", message, hq_size }) => {
+                self.alert(&retailer_id, store_id, "rollback", &message);
+                Err(HqError::Conflict { code: "rollback", message, hq_size })
+            }
             other => other,
         }
     }
@@ -872,6 +887,18 @@ impl Hq {
 /// The newest schema in a new, empty database.
 pub(crate) fn create_schema(db: &Db) -> Result<(), HqError> {
     migrate::create_fresh(db)
+}
+
+/// The refusal HQ answers a store that went back in time: it holds `hq_size` entries the store
+/// signed and HQ co-signed, the store now signs `store_size` (or differs from entry `differs_at`).
+fn rollback(hq_size: u64, store_size: u64, differs_at: Option<u64>) -> HqError {
+    let message = match differs_at {
+        Some(seq) => format!(
+            "the store's entry {seq} differs from the one HQ acknowledged (HQ holds {hq_size} entries): its database went back in time; fetch HQ's copy and reconcile"
+        ),
+        None => format!("the store signs {store_size} entries but HQ acknowledged {hq_size}: its database went back in time; fetch HQ's copy and reconcile"),
+    };
+    HqError::Conflict { code: "rollback", message, hq_size: Some(hq_size) }
 }
 
 pub(crate) fn head_in(tx: &mut dyn Tx, retailer_id: &str, store_id: &str) -> Result<(u64, Hash), HqError> {

@@ -290,6 +290,15 @@ fn apply_store(tx: &mut dyn Tx, ctx: &mut StoreCtx, env: &Envelope) -> Result<()
                 ),
             ));
         }
+        Event::EntryReconciled { entry, .. } => {
+            // An entry of the store's stale branch, recorded again after the recovered ones:
+            // its event counts at this place (and its own time).
+            let inner = Envelope::decode(entry.as_bytes()).map_err(|e| ctx.unprojectable(env, format!("the re-recorded entry is unreadable: {e}")))?;
+            if matches!(inner.event, Event::EntryReconciled { .. }) || inner.store != env.store {
+                return Err(ctx.unprojectable(env, "the re-recorded entry is not one of this store's own entries".into()));
+            }
+            return apply_store(tx, ctx, &Envelope { seq: env.seq, ..inner });
+        }
         Event::StoreInitialized { name, jurisdiction, timezone, .. } => {
             ctx.tz = Some(timezone.parse().map_err(|_| HqError::Corrupt(format!("store {}: unknown time zone '{timezone}'", ctx.store_id)))?);
             tx.exec(

@@ -233,6 +233,17 @@ pub enum Event {
         expected_minor: i64,
         variance_minor: i64,
     },
+    /// An entry made on a stale branch — after the store's database went back in time and
+    /// before it learned the truth from HQ — recorded again after the recovered entries, so
+    /// nothing acknowledged on either branch is lost. `entry` is the original entry's exact
+    /// bytes (verified against the store's key when the branch was reconciled); its event is
+    /// applied at this entry's place.
+    EntryReconciled {
+        original_seq: u64,
+        /// Hex SHA-256 chain hash of the original entry on its branch.
+        original_hash: String,
+        entry: String,
+    },
     /// An entry of a kind (or kind version) this release does not know, written by a newer
     /// release: its bytes are kept, hashed and verified like any other, never re-encoded, and it
     /// is projected after an upgrade. Never written by this release.
@@ -263,6 +274,7 @@ impl Event {
         "security_alert",
         "till_opened",
         "till_closed",
+        "entry_reconciled",
     ];
 
     pub fn kind(&self) -> &str {
@@ -287,6 +299,7 @@ impl Event {
             Event::SecurityAlert { .. } => "security_alert",
             Event::TillOpened { .. } => "till_opened",
             Event::TillClosed { .. } => "till_closed",
+            Event::EntryReconciled { .. } => "entry_reconciled",
             Event::Unknown(u) => &u.kind,
         }
     }

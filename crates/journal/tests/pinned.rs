@@ -10,6 +10,8 @@ use stockade_journal::hq_event::{HqEnvelope, HqEvent};
 use stockade_journal::{Envelope, Event};
 
 const STORE_R1: &str = include_str!("pinned/store-r1.jsonl");
+/// Kinds added by release 3 (`entry_reconciled`).
+const STORE_R3: &str = include_str!("pinned/store-r3.jsonl");
 const HQ_R1: &str = include_str!("pinned/hq-r1.jsonl");
 
 fn sha(text: &str) -> String {
@@ -21,13 +23,14 @@ fn the_pinned_files_are_the_released_bytes() {
     // Editing a pinned file to make a test pass is the one change this test exists to stop.
     assert_eq!(sha(STORE_R1), "cb7859d66e984bd574d4c2ba7bcd8f75ef5889afd064fce218ceaf2c04d2d8a4");
     assert_eq!(sha(HQ_R1), "40c03da2f81a84872c1600688947cd9fad37cf45c7c65c4409a8cf9e30961ce2");
+    assert_eq!(sha(STORE_R3), "6d271e1109a7d925751d53164b7ad635af8f41c917573443a61f9a1434ed49a4");
 }
 
 #[test]
 fn every_store_kind_of_r1_reads_as_itself_and_is_written_back_byte_for_byte() {
     let mut seen = std::collections::BTreeSet::new();
-    for line in STORE_R1.lines() {
-        let env = Envelope::decode(line.as_bytes()).unwrap_or_else(|e| panic!("r1 entry unreadable: {e}: {line}"));
+    for line in STORE_R1.lines().chain(STORE_R3.lines()) {
+        let env = Envelope::decode(line.as_bytes()).unwrap_or_else(|e| panic!("pinned entry unreadable: {e}: {line}"));
         assert!(!matches!(env.event, Event::Unknown(_)), "r1 kind read as unknown: {line}");
         assert_eq!(env.encode().unwrap(), line.as_bytes(), "this release would write {} differently", env.event.kind());
         seen.insert(env.event.kind().to_string());

@@ -296,6 +296,19 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
                 params![till_id, env.actor, env.at_ms, counted_minor, expected_minor, variance_minor],
             )?;
         }
+        Event::EntryReconciled { entry, .. } => {
+            // The original entry's event, applied at this entry's place; nested re-recording is
+            // never written (a re-recorded entry is carried over as it is).
+            let inner = Envelope::decode(entry.as_bytes()).map_err(|e| out_of_range(format!("the re-recorded entry is unreadable: {e}")))?;
+            if matches!(inner.event, Event::EntryReconciled { .. }) || inner.store != env.store {
+                return Err(out_of_range("the re-recorded entry is not one of this store's own entries".into()));
+            }
+            let at = Envelope { seq, ..inner };
+            return apply(conn, seq, &at).map_err(|e| match e {
+                StoreError::Unprojectable { reason, .. } => out_of_range(reason),
+                other => out_of_range(other.to_string()),
+            });
+        }
         Event::Unknown(u) => {
             let (name, version) = u.name_and_version();
             return Err(out_of_range(format!("'{name}' version {version} was written by a newer release of stockade; upgrade this store to apply it")));

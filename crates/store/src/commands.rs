@@ -795,7 +795,8 @@ pub(crate) fn sale_in_tx(
     let totals = pricing::totals(&pack, &priced);
     let settlement =
         pricing::settle(totals.total_minor, &tenders).map_err(|e| StoreError::Invalid { code: "invalid_tender", message: e.to_string(), fields: vec![] })?;
-    let sale_no: i64 = tx.conn().query_row("SELECT COALESCE(MAX(sale_no), 0) + 1 FROM sales", [], |r| r.get(0))?;
+    // Past every number issued, including those of a history the store lost (the floor).
+    let sale_no = crate::integrity::sale_no_high(tx.conn())? as i64 + 1;
     let sale_id = tx.new_id();
     tx.append(
         by,

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod customers;
 pub mod error;
 pub mod import;
+pub mod integrity;
 pub mod migrate;
 pub mod node;
 pub mod orders;

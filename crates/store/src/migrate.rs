@@ -116,6 +116,9 @@ pub fn migrate(conn: &Connection, dir: &Path, now_ms: i64) -> Result<MigrationRe
             report.applied.push((m.version, m.name.to_string()));
             report.to_version = m.version;
         }
+        if entries > 0 && from_version < 3 && report.to_version >= 3 {
+            resign_legacy_head(conn, dir)?;
+        }
         if entries > 0 && projections_out_of_range(conn)? {
             report.faults = rebuild_projections_in(conn)?;
             report.reprojected = true;
@@ -131,6 +134,24 @@ pub fn migrate(conn: &Connection, dir: &Path, now_ms: i64) -> Result<MigrationRe
     }
     tracing::info!(from = report.from_version, to = report.to_version, "store schema migrated");
     Ok(report)
+}
+
+/// From schema 3 the head is signed as a head statement. A release-1/2 head (signed like a
+/// checkpoint) is checked against the journal and re-signed, in the migration's transaction;
+/// one that does not verify is left as it is, and the start-up check refuses it.
+fn resign_legacy_head(conn: &Connection, dir: &Path) -> Result<(), StoreError> {
+    let key = crate::node::read_key_file(&dir.join(crate::node::KEY_FILE))?;
+    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+        conn.query_row("SELECT size, hash, signature FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    let Some((size, hash, sig)) = row else { return Ok(()) };
+    let Ok(hash) = <[u8; 32]>::try_from(hash) else { return Ok(()) };
+    let store_id = crate::verify::journal_store_id(conn, "main")?;
+    let last: Option<Vec<u8>> = conn.query_row("SELECT hash FROM journal ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).optional()?;
+    let legacy_ok = crate::verify::head_signature_ok(&store_id, size as u64, hash, None, &sig, &key.verifying_key(), 2);
+    if legacy_ok && last.as_deref() == Some(&hash[..]) {
+        crate::integrity::write_head(conn, &store_id, &key, size as u64, &hash)?;
+    }
+    Ok(())
 }
 
 /// A copy of the database beside it, checked before anything is changed.

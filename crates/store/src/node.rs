@@ -5,6 +5,7 @@
 use crate::apply::apply;
 use crate::clock::Clock;
 use crate::error::StoreError;
+use crate::integrity::{Health, WitnessFile};
 use ed25519_dalek::SigningKey;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -12,6 +13,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use stockade_domain::rules::{RuleBook, RulePack};
+use stockade_journal::witness::WitnessRecord;
 use stockade_journal::{Checkpoint, Envelope, Event, Hash, StoredEntry, FORMAT_VERSION, GENESIS};
 use tokio::sync::oneshot;
 
@@ -22,6 +24,8 @@ pub const MAX_BATCH: usize = 64;
 /// A signed checkpoint is stored whenever a commit crosses a multiple of this many entries.
 pub const CHECKPOINT_EVERY: u64 = 256;
 const READ_POOL: usize = 8;
+/// Commits between copies of the write-ahead log into the database file.
+const WAL_CHECKPOINT_EVERY: u32 = 200;
 
 /// Store identity and settings, read from the journal's first entry.
 #[derive(Debug, Clone)]
@@ -63,6 +67,27 @@ pub struct Tx<'a> {
     now_ms: i64,
     #[cfg(feature = "test-hooks")]
     inject_panic: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Tx<'_> {
+    /// Moves the head (recovery only: the journal was replaced inside this transaction).
+    pub(crate) fn set_head(&mut self, head: (u64, Hash)) {
+        *self.head = head;
+    }
+    /// Appends an entry whose event is applied as a replay does: if it cannot be applied it is
+    /// named in `projection_faults` instead of failing the command (re-recorded entries).
+    pub(crate) fn append_replayed(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
+        let seq = self.head.0 + 1;
+        let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
+        let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
+        )?;
+        crate::migrate::replay_entry(self.conn, seq, &env)?;
+        *self.head = (seq, e.hash);
+        Ok(seq)
+    }
 }
 
 impl Tx<'_> {
@@ -160,11 +185,40 @@ pub(crate) struct Writer {
     rng: Arc<Mutex<ChaCha20Rng>>,
     clock: Arc<dyn Clock>,
     force_checkpoint: bool,
+    /// The witness file (none only if it could not be opened: then `health` says so).
+    witness: Option<WitnessFile>,
+    /// Commits since the write-ahead log was last copied into the database file.
+    since_wal_checkpoint: u32,
+    health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
     inject_panic: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
+    /// Appends the witness line for the committed head (or rewrites the file to it). A failure
+    /// does not undo the commit: it is logged and shown by `status`.
+    fn witness(&mut self, sale_no: u64, rewrite: bool) {
+        let truth = lock(&self.health).truth;
+        let record = WitnessRecord { size: self.head.0, head: self.head.1, sale_no, truth };
+        let r = match self.witness.as_mut() {
+            Some(w) if rewrite => w.rewrite(&self.store_id, &self.key, &record),
+            Some(w) => w.append(&self.store_id, &self.key, &record),
+            None => Err(std::io::Error::other("the witness file is not open")),
+        };
+        let mut h = lock(&self.health);
+        match r {
+            Ok(()) => {
+                if h.witness_problem.as_deref().is_some_and(|p| p.starts_with("cannot write")) {
+                    h.witness_problem = None;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the witness file");
+                h.witness_problem = Some(format!("cannot write the witness file: {e}"));
+            }
+        }
+    }
+
     fn read_head(conn: &Connection) -> Result<(u64, Hash), StoreError> {
         let row: Option<(i64, Vec<u8>)> =
             conn.query_row("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
@@ -177,6 +231,7 @@ impl Writer {
     fn commit_batch(&mut self, mut jobs: Vec<Box<dyn Job>>) {
         let start = self.head;
         let now_ms = self.clock.now_ms();
+        let mut sale_no = None;
         let result = (|| -> Result<(), rusqlite::Error> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             for job in jobs.iter_mut() {
@@ -216,15 +271,12 @@ impl Writer {
                 self.conn.execute_batch("RELEASE cmd")?;
             }
             if self.head != start || self.force_checkpoint {
+                let st = crate::integrity::write_head(&self.conn, &self.store_id, &self.key, self.head.0, &self.head.1).map_err(store_to_sql)?;
+                sale_no = Some(st.sale_no);
                 let cp = Checkpoint { store_id: self.store_id.clone(), size: self.head.0, head: self.head.1 };
-                let sig = cp.sign(&self.key);
-                self.conn.execute(
-                    "INSERT INTO head (id, size, hash, signature) VALUES (1, ?1, ?2, ?3)
-                     ON CONFLICT(id) DO UPDATE SET size = excluded.size, hash = excluded.hash, signature = excluded.signature",
-                    params![cp.size as i64, &cp.head[..], &sig[..]],
-                )?;
                 let crossed = self.head.0 / CHECKPOINT_EVERY > start.0 / CHECKPOINT_EVERY;
                 if (crossed || self.force_checkpoint) && self.head.0 > 0 {
+                    let sig = cp.sign(&self.key);
                     self.conn.execute(
                         "INSERT OR IGNORE INTO checkpoints (size, head, signature) VALUES (?1, ?2, ?3)",
                         params![cp.size as i64, &cp.head[..], &sig[..]],
@@ -235,7 +287,22 @@ impl Writer {
         })();
         self.force_checkpoint = false;
         match result {
-            Ok(()) => jobs.into_iter().for_each(|j| j.finish(None)),
+            Ok(()) => {
+                // Witnessed before anyone is told the commit happened.
+                if let Some(n) = sale_no {
+                    self.witness(n, false);
+                }
+                jobs.into_iter().for_each(|j| j.finish(None));
+                // The write-ahead log is copied into the database file regularly, so a lost or
+                // cut log costs minutes of entries (which HQ gives back), not days.
+                self.since_wal_checkpoint += 1;
+                if self.since_wal_checkpoint >= WAL_CHECKPOINT_EVERY {
+                    self.since_wal_checkpoint = 0;
+                    if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "write-ahead log checkpoint failed");
+                    }
+                }
+            }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.head = start;
@@ -250,6 +317,19 @@ impl Writer {
 enum Msg {
     Job(Box<dyn Job>),
     Checkpoint(oneshot::Sender<()>),
+    /// Rewrite the witness file to the current head alone (after a recovery).
+    ResetWitness(oneshot::Sender<Result<(), StoreError>>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn store_to_sql(e: StoreError) -> rusqlite::Error {
+    match e {
+        StoreError::Db(e) => e,
+        other => rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(other.to_string()))),
+    }
 }
 
 struct Inner {
@@ -267,6 +347,7 @@ struct Inner {
     key: SigningKey,
     tx: Mutex<mpsc::Sender<Msg>>,
     readers: Mutex<Vec<Connection>>,
+    health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
     inject_panic: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -326,6 +407,9 @@ impl Store {
             rng: Arc::new(Mutex::new(ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?)),
             clock,
             force_checkpoint: true,
+            witness: Some(WitnessFile::open(dir).map_err(|e| StoreError::Io(format!("cannot create the witness file: {e}")))?),
+            since_wal_checkpoint: 0,
+            health: Default::default(),
             #[cfg(feature = "test-hooks")]
             inject_panic: Default::default(),
         };
@@ -362,9 +446,22 @@ impl Store {
         // A database written by a newer release is refused here; an older one is backed up
         // and migrated (see `migrate.rs`).
         crate::migrate::migrate(&conn, dir, clock.now_ms())?;
+        // Everything committed before this start goes into the database file now.
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
         let head = Writer::read_head(&conn)?;
-        crate::verify::check_signed_head(&conn, &key.verifying_key(), head)?;
         let info = read_info(&conn)?;
+        // The witness against the journal: a database that went back in time is found here,
+        // before the next sale (see `integrity`). Also checks the signed head.
+        let (start, health) = crate::integrity::check_at_start(&conn, dir, &info.store_id, &key, head, clock.now_ms())?;
+        let health = Arc::new(Mutex::new(health));
+        let witness = match WitnessFile::open(dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                lock(&health).witness_problem = Some(format!("cannot write the witness file: {e}"));
+                None
+            }
+        };
+        let fresh_witness = crate::integrity::read_witness(dir, &info.store_id, &key.verifying_key())?.is_none_or(|w| w.lines == 0);
         let rules = RuleBook::builtin().map_err(|e| StoreError::Io(e.to_string()))?;
         let rng = match seed {
             Some(s) => ChaCha20Rng::seed_from_u64(s),
@@ -384,14 +481,37 @@ impl Store {
             rng: Arc::new(Mutex::new(rng)),
             clock: clock.clone(),
             force_checkpoint: false,
+            witness,
+            since_wal_checkpoint: 0,
+            health: health.clone(),
             #[cfg(feature = "test-hooks")]
             inject_panic: inject_panic.clone(),
         };
+        if fresh_witness || matches!(start, crate::integrity::Start::Stale { detected: true, .. }) {
+            let n = crate::integrity::sale_no_high(&writer.conn)?;
+            writer.witness(n, true);
+        }
+        if let crate::integrity::Start::Stale { truth, local_size, detected: true } = start {
+            // Journaled, so HQ hears of it too (after the reconciliation, at the latest).
+            let message = format!(
+                "the database went back in time: it ends at entry {local_size} but entry {} was witnessed; selling on a stale branch until HQ returns the missing entries",
+                truth.size
+            );
+            let (reply, mut rx) = oneshot::channel();
+            let job = TypedJob {
+                f: Some(move |tx: &mut Tx<'_>| tx.append("system", Event::SecurityAlert { alert_kind: "rollback".into(), message })),
+                result: None,
+                reply,
+            };
+            writer.commit_batch(vec![Box::new(job)]);
+            rx.try_recv().map_err(|_| StoreError::Io("the rollback alert was not recorded".into()))??;
+        }
         let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("stockade-writer".into())
             .spawn(move || {
                 let mut pending: Vec<oneshot::Sender<()>> = Vec::new();
+                let mut resets: Vec<oneshot::Sender<Result<(), StoreError>>> = Vec::new();
                 while let Ok(first) = rx.recv() {
                     let mut batch: Vec<Box<dyn Job>> = Vec::new();
                     let mut push = |m: Msg, batch: &mut Vec<Box<dyn Job>>, writer: &mut Writer| match m {
@@ -400,6 +520,7 @@ impl Store {
                             writer.force_checkpoint = true;
                             pending.push(done);
                         }
+                        Msg::ResetWitness(done) => resets.push(done),
                     };
                     push(first, &mut batch, &mut writer);
                     while batch.len() < MAX_BATCH {
@@ -421,10 +542,21 @@ impl Store {
                     pending.drain(..).for_each(|d| {
                         let _ = d.send(());
                     });
+                    if !resets.is_empty() {
+                        let r = crate::integrity::sale_no_high(&writer.conn).map(|n| writer.witness(n, true));
+                        let problem = lock(&writer.health).witness_problem.clone();
+                        for d in resets.drain(..) {
+                            let _ = d.send(match (&r, &problem) {
+                                (Err(e), _) => Err(StoreError::Io(e.to_string())),
+                                (Ok(()), Some(p)) if p.starts_with("cannot write") => Err(StoreError::Io(p.clone())),
+                                _ => Ok(()),
+                            });
+                        }
+                    }
                 }
             })
             .map_err(|e| StoreError::Io(format!("cannot start writer thread: {e}")))?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 db_path,
@@ -438,10 +570,32 @@ impl Store {
                 key: signing_key,
                 tx: Mutex::new(tx),
                 readers: Mutex::new(Vec::new()),
+                health,
                 #[cfg(feature = "test-hooks")]
                 inject_panic,
             }),
-        })
+        };
+        Ok(store)
+    }
+
+    /// The store's integrity now (stale branch, witness problems).
+    pub fn health(&self) -> Health {
+        lock(&self.inner.health).clone()
+    }
+
+    pub(crate) fn set_truth(&self, truth: Option<stockade_journal::witness::Truth>) {
+        let mut h = lock(&self.inner.health);
+        h.truth = truth;
+        if truth.is_none() {
+            h.state.clear();
+        }
+    }
+
+    /// Rewrites the witness file to the current head alone (after a recovery).
+    pub(crate) async fn reset_witness(&self) -> Result<(), StoreError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Msg::ResetWitness(done))?;
+        rx.await.map_err(|_| StoreError::Io("the writer has stopped".into()))?
     }
 
     /// Test hook: the next journal entry appended panics right after it and its projections are

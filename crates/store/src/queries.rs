@@ -489,6 +489,11 @@ pub struct Status {
     /// HQ entries (catalog, purchase orders) of kinds this release does not know, held unapplied
     /// until the store is upgraded ("HQ entry 44: loyalty_program v1").
     pub held_hq_entries: Vec<String>,
+    /// "ok", or "behind: …" while the store sells on a stale branch after its database went
+    /// back in time (until HQ returns the missing entries).
+    pub integrity: String,
+    /// The witness file could not be written, or was missing at start.
+    pub witness_problem: Option<String>,
 }
 
 pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
@@ -519,11 +524,20 @@ pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
         head_hash: hex::encode(hash),
         last_checkpoint_size: cp.map(|c| c.0),
         last_checkpoint_at_ms: cp.map(|c| c.1),
-        unreplicated_entries: size - acked,
+        unreplicated_entries: (size - acked).max(0),
         hq_status,
         hq_last_ok_ms: sync.and_then(|s| s.2),
         schema_version: crate::migrate::schema_version(conn)?,
         unapplied_entries: crate::migrate::faults(conn)?.iter().map(|f| f.to_string()).collect(),
         held_hq_entries: crate::sync::held_hq_entries(conn)?,
+        integrity: {
+            let h = store.health();
+            if h.state.is_empty() {
+                "ok".into()
+            } else {
+                h.state
+            }
+        },
+        witness_problem: store.health().witness_problem,
     })
 }

@@ -250,7 +250,7 @@ pub fn restore(
             )?;
         }
         let head = Checkpoint { store_id: store_id.clone(), size: chain.size(), head: chain.head() };
-        conn.execute("INSERT INTO head (id, size, hash, signature) VALUES (1, ?1, ?2, ?3)", params![head.size as i64, &head.head[..], &head.sign(key)[..]])?;
+        crate::integrity::write_head(&conn, &store_id, key, head.size, &head.head)?;
         let user: Option<String> =
             conn.query_row("SELECT user_id FROM staff WHERE username = ?1 AND role = 'manager' AND active = 1", params![manager], |r| r.get(0)).optional()?;
         let user = user.ok_or_else(|| bad(format!("'{manager}' is not an active manager of this store: pass --manager with one who is")))?;
@@ -273,6 +273,16 @@ pub fn restore(
         return Err(StoreError::Io(format!("cannot move the restored database into place: {e}")));
     }
     remove_tmp();
+    // The witness starts at the restored head.
+    let witnessed = (|| -> Result<(), StoreError> {
+        let conn = crate::node::open_connection(&dir.join(DB_FILE), true)?;
+        let record =
+            stockade_journal::witness::WitnessRecord { size: chain.size(), head: chain.head(), sale_no: crate::integrity::sale_no_high(&conn)?, truth: None };
+        crate::integrity::WitnessFile::open(dir)
+            .and_then(|mut w| w.rewrite(&store_id, key, &record))
+            .map_err(|e| StoreError::Io(format!("cannot write the witness file: {e}")))
+    })();
+    witnessed?;
     Ok(RestoreReport { store_id, entries: chain.size(), checkpoints: cps.len() as u64, head_hash: hex::encode(chain.head()) })
 }
 
@@ -372,12 +382,14 @@ impl Store {
                 .prepare_cached("SELECT size, head, signature, hq_signature FROM checkpoints WHERE size >= ?1 AND size <= ?2 ORDER BY size")?
                 .query_map(params![from as i64, last as i64], signed)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let head = c.query_row("SELECT size, hash, signature, NULL FROM head WHERE id = 1", [], signed).optional()?;
+            let last_hash: Option<Vec<u8>> = c.query_row("SELECT hash FROM journal WHERE seq = ?1", params![last as i64], |r| r.get(0)).optional()?;
             c.execute_batch("COMMIT")?;
-            if let Some(h) = head.filter(|h| h.size == last && last > 0) {
-                if !cps.iter().any(|c| c.size == h.size) {
-                    cps.push(h);
-                }
+            // The last entry is covered by a checkpoint the store signs now (the head row's
+            // signature is a head statement, not a checkpoint).
+            if let Some(h) = last_hash.filter(|_| last > 0 && !cps.iter().any(|c| c.size == last)) {
+                let head: Hash = h.try_into().map_err(|_| StoreError::Corrupt(format!("entry {last}: hash is not 32 bytes")))?;
+                let cp = Checkpoint { store_id: self.info().store_id.clone(), size: last, head };
+                cps.push(SignedCheckpoint { size: last, head: hex::encode(head), signature: hex::encode(cp.sign(self.signing_key())), hq_signature: None });
             }
             Ok((entries, cps))
         })

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
+use stockade_journal::witness::HeadStatement;
 use stockade_journal::{ChainError, ChainVerifier, Checkpoint, Hash, StoredEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,28 +54,44 @@ pub struct VerifyReport {
     pub projection_rows: u64,
 }
 
+/// The `head` row: size, last hash, signature, highest receipt number (schema 3 on).
+type HeadRow = (i64, Vec<u8>, Vec<u8>, Option<i64>);
+
 /// Checks the signed head against the journal's last entry (a fast check done at every start).
+/// The head is signed as a head statement (`stockade-head/v2`), never accepted with a
+/// checkpoint's signature.
 pub fn check_signed_head(conn: &Connection, key: &VerifyingKey, head: (u64, Hash)) -> Result<(), StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
-        conn.query_row("SELECT size, hash, signature FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+    let row: Option<HeadRow> =
+        conn.query_row("SELECT size, hash, signature, sale_no FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).optional()?;
     match (row, head.0) {
         (None, 0) => Ok(()),
         (None, n) => Err(StoreError::Corrupt(format!("the signed head is missing but the journal has {n} entries; run `stockade store verify`"))),
-        (Some((size, hash, sig)), _) => {
+        (Some((size, hash, sig, sale_no)), _) => {
             let store_id = journal_store_id(conn, "main")?;
             let hash: Hash = hash.try_into().map_err(|_| StoreError::Corrupt("signed head hash is not 32 bytes".into()))?;
-            let cp = Checkpoint { store_id, size: size as u64, head: hash };
-            if !cp.verify(key, &sig) {
+            let st = HeadStatement { store_id, size: size as u64, head: hash, sale_no: sale_no.unwrap_or(-1) as u64 };
+            if sale_no.is_none() || !st.verify(key, &sig) {
                 return Err(StoreError::Corrupt("the signed head's signature does not verify; run `stockade store verify`".into()));
             }
-            if cp.size != head.0 || cp.head != head.1 {
+            if st.size != head.0 || st.head != head.1 {
                 return Err(StoreError::Corrupt(format!(
                     "the signed head says {} entries but the journal ends at entry {}; run `stockade store verify`",
-                    cp.size, head.0
+                    st.size, head.0
                 )));
             }
             Ok(())
         }
+    }
+}
+
+/// Whether a stored head row's signature is valid for its schema: a head statement from
+/// schema 3 on; before that (release 1 and 2), a signature made like a checkpoint's.
+pub(crate) fn head_signature_ok(store_id: &str, size: u64, hash: Hash, sale_no: Option<i64>, sig: &[u8], key: &VerifyingKey, schema: i64) -> bool {
+    if schema >= 3 {
+        let Some(n) = sale_no.filter(|n| *n >= 0) else { return false };
+        HeadStatement { store_id: store_id.to_string(), size, head: hash, sale_no: n as u64 }.verify(key, sig)
+    } else {
+        Checkpoint { store_id: store_id.to_string(), size, head: hash }.verify(key, sig)
     }
 }
 
@@ -193,13 +210,22 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
     }
 
     // The signed head must name exactly the last entry.
-    let head: Option<(i64, Vec<u8>, Vec<u8>)> =
-        conn.query_row("SELECT size, hash, signature FROM stored.head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional().map_err(e)?;
-    let (size, hash, sig) = head.ok_or(Ok(Finding::Head("the signed head row is missing".into())))?;
+    let schema: i64 = conn
+        .query_row("SELECT COALESCE((SELECT MAX(version) FROM stored.schema_migrations), 1)", [], |r| r.get(0))
+        .or_else(|_| Ok::<i64, rusqlite::Error>(1))
+        .map_err(e)?;
+    let sale_no_col = if schema >= 3 { "sale_no" } else { "NULL" };
+    let head: Option<HeadRow> = conn
+        .query_row(&format!("SELECT size, hash, signature, {sale_no_col} FROM stored.head WHERE id = 1"), [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(e)?;
+    let (size, hash, sig, sale_no) = head.ok_or(Ok(Finding::Head("the signed head row is missing".into())))?;
     let hash: Hash = hash.try_into().map_err(|_| Ok(Finding::Head("head hash is not 32 bytes".into())))?;
     let cp = Checkpoint { store_id: store_id.clone(), size: size as u64, head: hash };
-    if !cp.verify(key, &sig) {
-        return Err(Ok(Finding::Head("signature does not verify".into())));
+    if !head_signature_ok(&store_id, cp.size, hash, sale_no, &sig, key, schema) {
+        return Err(Ok(Finding::Head("signature does not verify (a head is signed as a head, never with a checkpoint's signature)".into())));
     }
     if cp.size > chain.size() {
         return Err(Ok(Finding::Journal(ChainError::Truncated { have: chain.size(), signed: cp.size })));

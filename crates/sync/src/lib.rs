@@ -283,6 +283,10 @@ pub enum SyncError {
     /// HQ holds fewer entries than the store thought: send from `hq_size`.
     #[error("HQ holds {hq_size} entries: resending from there")]
     Gap { hq_size: u64 },
+    /// HQ co-signed more than the store now holds, or other entries: the store's database went
+    /// back in time. The store fetches HQ's copy and reconciles.
+    #[error("HQ refused: {message}")]
+    Rollback { hq_size: u64, message: String },
     #[error("HQ refused ({code}): {message}")]
     Refused { code: String, message: String },
     #[error("HQ's answer does not verify: {0}")]
@@ -373,6 +377,11 @@ async fn call<T: serde::de::DeserializeOwned>(
             return Err(SyncError::Gap { hq_size });
         }
     }
+    if code == "rollback" {
+        if let Some(hq_size) = err["hq_size"].as_u64() {
+            return Err(SyncError::Rollback { hq_size, message: err["message"].as_str().unwrap_or("").to_string() });
+        }
+    }
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return Err(SyncError::Unreachable(format!("HTTP {status}")));
     }
@@ -391,13 +400,16 @@ pub async fn fetch_store_journal(store_url: &str, hq_key: &ed25519_dalek::Signin
 }
 
 async fn fetch_pages(base: &str, endpoint: &str, key: &ed25519_dalek::SigningKey) -> Result<JournalPage, SyncError> {
-    let http = http_client()?;
+    fetch_pages_from(&http_client()?, base, endpoint, key, 1).await
+}
+
+async fn fetch_pages_from(http: &reqwest::Client, base: &str, endpoint: &str, key: &(dyn RequestSigner + Sync), first: u64) -> Result<JournalPage, SyncError> {
     let base = base.trim_end_matches('/');
     let mut all = JournalPage { entries: Vec::new(), checkpoints: Vec::new() };
     loop {
-        let from = all.entries.last().map(|e| e.seq + 1).unwrap_or(1);
+        let from = all.entries.last().map(|e| e.seq + 1).unwrap_or(first);
         let path = format!("{endpoint}?from={from}");
-        let page: JournalPage = call(&http, base, key, reqwest::Method::GET, &path, Vec::new()).await?;
+        let page: JournalPage = call(http, base, key, reqwest::Method::GET, &path, Vec::new()).await?;
         if page.entries.is_empty() {
             return Ok(all);
         }
@@ -460,6 +472,9 @@ impl HqClient {
     /// Sends the next batch after `acked` (or an empty heartbeat). Returns HQ's acknowledged size
     /// and the store's journal size when the batch was read.
     pub async fn push_once(&self, hq_key: &VerifyingKey, acked: u64) -> Result<(u64, u64), SyncError> {
+        // A database that went back in time may record an acknowledged size beyond its journal:
+        // the heartbeat then signs what the store has, and HQ answers with a rollback.
+        let acked = acked.min(self.store.journal_size()?);
         let store = self.store.clone();
         let batch = tokio::task::spawn_blocking(move || store.batch_after(acked, BATCH_ENTRIES)).await.map_err(|e| SyncError::BadAnswer(e.to_string()))??;
         let (entries, checkpoint, signature, store_size) = match batch {
@@ -489,6 +504,20 @@ impl HqClient {
         }
         self.store.record_ack(checkpoint.clone(), signature, hq_sig, self.store.clock().now_ms()).await?;
         Ok((checkpoint.size, store_size))
+    }
+}
+
+impl HqClient {
+    /// Fetches HQ's copy of this store's journal from the last checkpoint both co-signed and
+    /// reconciles the store with it (see `Store::reconcile`).
+    pub async fn recover(&self, hq_key: &VerifyingKey) -> Result<stockade_store::integrity::RecoveryReport, SyncError> {
+        let from = self.store.last_cosigned()? + 1;
+        let page = fetch_pages_from(&self.http, &self.base, "/hq/api/v1/my/journal", &self.store, from).await?;
+        let mut entries = Vec::with_capacity(page.entries.len());
+        for e in page.entries {
+            entries.push((e.seq, e.entry.into_bytes()));
+        }
+        Ok(self.store.reconcile(entries, page.checkpoints, *hq_key).await?)
     }
 }
 
@@ -565,6 +594,11 @@ pub async fn replicate(store: Store, pacing: Pacing, stop: impl std::future::Fut
     }
 }
 
+/// One replication step now (push, reconcile if HQ says the store went back in time, pulls).
+pub async fn sync_once(store: &Store) -> Result<bool, SyncError> {
+    step(store, &mut None).await
+}
+
 /// One push, then the catalog and purchase-order pulls. `Ok(true)` when there may be more to send right away.
 async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, SyncError> {
     let store2 = store.clone();
@@ -575,7 +609,25 @@ async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, Sync
         Some(c) if c.base == cfg.hq_url.trim_end_matches('/') => c,
         slot => slot.insert(HqClient::new(&cfg.hq_url, store.clone())?),
     };
-    let (acked, store_size) = client.push_once(&hq_key, cfg.acked_size).await?;
+    let (acked, store_size) = match client.push_once(&hq_key, cfg.acked_size).await {
+        Ok(x) => x,
+        // The store went back in time (HQ co-signed more): get HQ's copy back, re-record what
+        // only the store has after it, then push on.
+        Err(SyncError::Rollback { hq_size, message }) => {
+            tracing::error!(hq_size, %message, "HQ holds more of this store's journal than the store: reconciling");
+            let report = client.recover(&hq_key).await?;
+            tracing::warn!(recovered = report.recovered, reconciled = report.reconciled, lost = report.lost, "journal reconciled with HQ");
+            return Ok(true);
+        }
+        Err(e) => return Err(e),
+    };
+    // On a stale branch that HQ accepted (HQ never had what the store lost): HQ's copy is all
+    // there is; reconcile to leave the stale branch, naming what was lost.
+    if store.health().stale() {
+        let report = client.recover(&hq_key).await?;
+        tracing::warn!(recovered = report.recovered, reconciled = report.reconciled, lost = report.lost, "journal reconciled with HQ");
+        return Ok(true);
+    }
     // A catalog update the store cannot apply must not slow replication down: it is logged and
     // retried at the next step.
     if let Err(e) = client.pull_catalog(&hq_key, &cfg.retailer_id).await {

@@ -130,7 +130,9 @@ fn forged_batches_are_refused_logged_and_flag_the_store() {
         // 3. Unknown store.
         refused(hq.push("no-such-store", &next.entries, &next.checkpoint, &next.signature, 0), "unknown_store");
 
-        // 4. A fork: history rewritten after entry 10 and properly signed with the store's own key.
+        // 4. A rewritten history: after entry 10, properly signed with the store's own key. HQ
+        //    keeps what it co-signed and answers "rollback" with its size: the store fetches
+        //    HQ's copy and re-records its own entries after it (see the store's `integrity`).
         let mut prev =
             fx.store.read(|c| Ok(c.query_row("SELECT hash FROM journal WHERE seq = 10", [], |r| r.get::<_, Vec<u8>>(0))?)).unwrap().try_into().unwrap();
         let mut rewritten = Vec::new();
@@ -144,14 +146,28 @@ fn forged_batches_are_refused_logged_and_flag_the_store() {
         let cp = checkpoint(&sid, batch.checkpoint.size, prev);
         let key = stockade_journal::keyfile::read(&fx.store.dir().join("store.key")).unwrap();
         let sig = cp.sign(&key);
-        refused(hq.push(&sid, &rewritten, &cp, &sig, 0), "fork");
+        let rolled_back = |r: Result<stockade_hq::PushAck, HqError>| match r {
+            Err(HqError::Conflict { code: "rollback", hq_size: Some(20), .. }) => {}
+            other => panic!("{}: expected rollback with HQ's size 20, got {other:?}", b.name),
+        };
+        for _ in 0..3 {
+            rolled_back(hq.push(&sid, &rewritten, &cp, &sig, 0));
+        }
+        // 5. A head below what HQ co-signed (an old copy of the database): never co-signed.
+        let (old, old_sig) = fx.store.checkpoint_at(12).unwrap();
+        rolled_back(hq.push(&sid, &[], &old, &old_sig, 12));
+        rolled_back(hq.push(&sid, &batch.entries[..12], &old, &old_sig, 12));
 
         let status = hq.status().unwrap();
-        assert!(status[0].integrity.starts_with("fork"), "{}: the store needs attention: {}", b.name, status[0].integrity);
-        let kinds: Vec<String> = hq.alerts(10).unwrap().into_iter().map(|a| a.kind).collect();
-        for k in ["bad_signature", "bad_batch", "fork"] {
+        assert!(status[0].integrity.starts_with("rollback"), "{}: the store needs attention: {}", b.name, status[0].integrity);
+        let alerts = hq.alerts(20).unwrap();
+        let kinds: Vec<String> = alerts.iter().map(|a| a.kind.clone()).collect();
+        for k in ["bad_signature", "bad_batch", "rollback"] {
             assert!(kinds.iter().any(|x| x == k), "{}: alert {k} raised: {kinds:?}", b.name);
         }
+        // One alert per incident, not one per retry: the rewritten history (3 tries) and the
+        // old head (2 tries) are two.
+        assert_eq!(kinds.iter().filter(|k| *k == "rollback").count(), 2, "{}: {kinds:?}", b.name);
         // Nothing of the forged batches was stored.
         stockade_hq::verify::verify(&hq).unwrap();
         assert_eq!(hq.status().unwrap()[0].size, 20);

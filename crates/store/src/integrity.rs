@@ -1,0 +1,506 @@
+//! Rollback detection and recovery: a store that went back in time (an old copy of its
+//! database, a lost or cut write-ahead log, a journal truncated by SQL) notices before its next
+//! sale, keeps selling on a marked *stale branch* if HQ is out of reach, and reconciles with
+//! HQ's copy as soon as it can: the missing entries come back (checked against the store's own
+//! key and HQ's co-signatures), and what was sold on the stale branch is recorded again after
+//! them, so no acknowledged sale is lost and no receipt number is issued twice.
+//!
+//! Evidence outside the database is the witness file ([`WITNESS_FILE`], see
+//! `stockade_journal::witness`): one signed line per commit, synced before the commit is
+//! acknowledged.
+
+use crate::error::StoreError;
+use crate::node::{Store, Tx};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use stockade_journal::witness::{HeadStatement, Truth, Witness, WitnessRecord};
+use stockade_journal::{ChainVerifier, Checkpoint, Envelope, Event, Hash, SignedCheckpoint, GENESIS};
+
+pub const WITNESS_FILE: &str = "store.witness";
+/// The witness file is rewritten to its last state when it grows past this.
+const WITNESS_COMPACT_BYTES: u64 = 256 * 1024;
+
+/// The store's integrity as seen at start and kept up to date by the writer and recovery.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Health {
+    /// Set while the store sells on a stale branch: the witnessed history it is behind.
+    #[serde(skip)]
+    pub truth: Option<Truth>,
+    /// "behind: …" while on a stale branch; empty when whole.
+    pub state: String,
+    /// The witness file could not be written (the last error), or was missing at start.
+    pub witness_problem: Option<String>,
+}
+
+impl Health {
+    pub fn stale(&self) -> bool {
+        self.truth.is_some()
+    }
+}
+
+/// The open witness file, appended by the writer after every commit.
+pub(crate) struct WitnessFile {
+    path: PathBuf,
+    file: std::fs::File,
+    len: u64,
+}
+
+impl WitnessFile {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<WitnessFile> {
+        let path = dir.join(WITNESS_FILE);
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        set_owner_only(&path);
+        let len = file.metadata()?.len();
+        Ok(WitnessFile { path, file, len })
+    }
+
+    /// Appends one signed line and syncs it: only then is the commit acknowledged.
+    pub(crate) fn append(&mut self, store_id: &str, key: &SigningKey, record: &WitnessRecord) -> std::io::Result<()> {
+        if self.len > WITNESS_COMPACT_BYTES {
+            return self.rewrite(store_id, key, record);
+        }
+        let line = record.line(store_id, key);
+        self.file.write_all(&line)?;
+        self.file.sync_data()?;
+        self.len += line.len() as u64;
+        Ok(())
+    }
+
+    /// Replaces the file with `record` alone (a stale-branch record carries the truth it is
+    /// behind, and every record the highest receipt number): written beside it, synced and
+    /// renamed, so a crash leaves one whole file.
+    pub(crate) fn rewrite(&mut self, store_id: &str, key: &SigningKey, record: &WitnessRecord) -> std::io::Result<()> {
+        let text = record.line(store_id, key);
+        let tmp = self.path.with_extension("witness.partial");
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+        }
+        set_owner_only(&tmp);
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(parent) = self.path.parent() {
+            if let Ok(d) = std::fs::File::open(parent) {
+                let _ = d.sync_all();
+            }
+        }
+        self.file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+        self.len = text.len() as u64;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn set_owner_only(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn set_owner_only(_: &Path) {}
+
+/// Reads the witness file in `dir`; `None` when there is none.
+pub fn read_witness(dir: &Path, store_id: &str, key: &VerifyingKey) -> Result<Option<Witness>, StoreError> {
+    match std::fs::read(dir.join(WITNESS_FILE)) {
+        Ok(bytes) => Ok(Some(Witness::read(&bytes, store_id, key))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Io(format!("cannot read the witness file: {e}"))),
+    }
+}
+
+/// The highest receipt number issued, or never to be issued again (the floor).
+pub(crate) fn sale_no_high(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT MAX(COALESCE((SELECT MAX(sale_no) FROM sales), 0), COALESCE((SELECT sale_no_floor FROM integrity WHERE id = 1), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+pub(crate) fn raise_floor(conn: &Connection, floor: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO integrity (id, sale_no_floor) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET sale_no_floor = MAX(sale_no_floor, excluded.sale_no_floor)",
+        params![floor as i64],
+    )?;
+    Ok(())
+}
+
+/// Signs and stores the head statement for `(size, head)`.
+pub(crate) fn write_head(conn: &Connection, store_id: &str, key: &SigningKey, size: u64, head: &Hash) -> Result<HeadStatement, StoreError> {
+    let st = HeadStatement { store_id: store_id.to_string(), size, head: *head, sale_no: sale_no_high(conn)? };
+    conn.execute(
+        "INSERT INTO head (id, size, hash, signature, sale_no) VALUES (1, ?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET size = excluded.size, hash = excluded.hash, signature = excluded.signature, sale_no = excluded.sale_no",
+        params![size as i64, &head[..], &st.sign(key)[..], st.sale_no as i64],
+    )?;
+    Ok(st)
+}
+
+pub(crate) fn hash_at(conn: &Connection, seq: u64) -> Result<Option<Hash>, StoreError> {
+    if seq == 0 {
+        return Ok(Some(GENESIS));
+    }
+    let h: Option<Vec<u8>> = conn.query_row("SELECT hash FROM journal WHERE seq = ?1", params![seq as i64], |r| r.get(0)).optional()?;
+    Ok(h.and_then(|h| h.try_into().ok()))
+}
+
+/// A rollback found and not yet reconciled.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub local_size: u64,
+    pub truth: Truth,
+}
+
+pub(crate) fn pending(conn: &Connection) -> Result<Option<Pending>, StoreError> {
+    let row: Option<(i64, i64, Vec<u8>)> = conn
+        .query_row("SELECT local_size, truth_size, truth_head FROM rollback_pending WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(row.and_then(|(l, s, h)| Some(Pending { local_size: l as u64, truth: Truth { size: s as u64, head: h.try_into().ok()? } })))
+}
+
+/// What the start-up check concluded.
+pub(crate) enum Start {
+    Whole,
+    /// Behind the witnessed history: now on a stale branch (`detected` when found just now).
+    Stale {
+        truth: Truth,
+        local_size: u64,
+        detected: bool,
+    },
+}
+
+/// The start-up check, on the write connection before the writer starts: the witness against
+/// the journal. A store behind its witness is put on a stale branch (recorded in
+/// `rollback_pending`, receipt numbers raised past the witnessed ones, projections replayed
+/// from the journal it has, head re-signed) and sells on until HQ gives the truth back.
+pub(crate) fn check_at_start(
+    conn: &Connection,
+    dir: &Path,
+    store_id: &str,
+    key: &SigningKey,
+    head: (u64, Hash),
+    now_ms: i64,
+) -> Result<(Start, Health), StoreError> {
+    let mut health = Health::default();
+    let witness = read_witness(dir, store_id, &key.verifying_key())?;
+    if let Some(p) = pending(conn)? {
+        crate::verify::check_signed_head(conn, &key.verifying_key(), head)?;
+        if let Some(w) = &witness {
+            raise_floor(conn, w.sale_no)?;
+        }
+        health.truth = Some(p.truth);
+        health.state = behind_text(p.local_size, &p.truth);
+        return Ok((Start::Stale { truth: p.truth, local_size: p.local_size, detected: false }, health));
+    }
+    let Some(w) = witness else {
+        crate::verify::check_signed_head(conn, &key.verifying_key(), head)?;
+        if head.0 > 0 {
+            health.witness_problem =
+                Some("the witness file was missing at start and was created again: a rollback before now cannot be seen locally (HQ still checks)".into());
+            tracing::warn!("witness file missing; created again from the current head");
+        }
+        return Ok((Start::Whole, health));
+    };
+    if w.bad_lines > 1 {
+        health.witness_problem = Some(format!("{} lines of the witness file do not verify", w.bad_lines));
+        tracing::warn!(bad_lines = w.bad_lines, "witness lines that do not verify");
+    }
+    let behind = match &w.furthest {
+        Some(f) => head.0 < f.size || hash_at(conn, f.size)? != Some(f.head),
+        None => false,
+    };
+    if !behind {
+        crate::verify::check_signed_head(conn, &key.verifying_key(), head)?;
+        return Ok((Start::Whole, health));
+    }
+    let Some(f) = w.furthest.clone() else { return Ok((Start::Whole, health)) };
+    // The journal the store has must itself be whole: a rollback is an older true state, not
+    // damage. (A damaged journal is refused: `stockade store verify` names the entry.)
+    verify_chain(conn, store_id)?;
+    let truth = Truth { size: f.size, head: f.head };
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = (|| -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO rollback_pending (id, detected_at, local_size, truth_size, truth_head, source) VALUES (1, ?1, ?2, ?3, ?4, 'witness')",
+            params![now_ms, head.0 as i64, truth.size as i64, &truth.head[..]],
+        )?;
+        raise_floor(conn, w.sale_no)?;
+        // Projections may hold rows of entries that are gone (a journal cut by SQL): they are
+        // rebuilt from the entries the store has.
+        crate::migrate::rebuild_projections_in(conn)?;
+        write_head(conn, store_id, key, head.0, &head.1)?;
+        Ok(())
+    })();
+    match r {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    tracing::error!(
+        local = head.0,
+        witnessed = truth.size,
+        "the store's database is behind its witness: selling on a stale branch until HQ gives the missing entries back"
+    );
+    health.truth = Some(truth);
+    health.state = behind_text(head.0, &truth);
+    Ok((Start::Stale { truth, local_size: head.0, detected: true }, health))
+}
+
+fn behind_text(local: u64, truth: &Truth) -> String {
+    format!(
+        "behind: the database went back to entry {local} but entry {} was witnessed; selling on a stale branch until HQ returns the missing entries",
+        truth.size
+    )
+}
+
+fn verify_chain(conn: &Connection, store_id: &str) -> Result<(), StoreError> {
+    let mut chain = ChainVerifier::new(store_id);
+    let mut next = 1i64;
+    loop {
+        let page: Vec<stockade_journal::StoredEntry> = conn
+            .prepare_cached("SELECT seq, recorded_at, actor, kind, bytes, prev_hash, hash FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT 5000")?
+            .query_map(params![next], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                ))
+            })?
+            .map(|r| {
+                r.map(|(seq, at_ms, actor, kind, bytes, prev, hash)| stockade_journal::StoredEntry {
+                    seq: seq as u64,
+                    at_ms,
+                    actor,
+                    kind,
+                    bytes,
+                    prev_hash: prev.try_into().unwrap_or([0xff; 32]),
+                    hash: hash.try_into().unwrap_or([0xff; 32]),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let Some(last) = page.last().map(|e| e.seq) else { return Ok(()) };
+        for e in &page {
+            chain.push(e).map_err(|err| StoreError::Corrupt(format!("{err}; run `stockade store verify`, then `stockade store repair`")))?;
+        }
+        next = last as i64 + 1;
+    }
+}
+
+/// What a recovery did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The store's journal size before.
+    pub local_size: u64,
+    /// The first entry where the store's journal and HQ's copy differed (one past both when
+    /// they agree).
+    pub diverged_at: u64,
+    /// HQ's size for this store.
+    pub hq_size: u64,
+    /// Entries brought back from HQ.
+    pub recovered: u64,
+    /// Entries of the stale branch recorded again after them.
+    pub reconciled: u64,
+    /// Entries the witness saw that HQ never received: lost (their receipt numbers are not
+    /// issued again).
+    pub lost: u64,
+    pub journal_size: u64,
+}
+
+impl Store {
+    /// The journal's size (its last entry's number).
+    pub fn journal_size(&self) -> Result<u64, StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+
+    /// The largest checkpoint HQ co-signed at or below the journal's size: where a recovery
+    /// starts comparing with HQ's copy.
+    pub fn last_cosigned(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE hq_signature IS NOT NULL AND size <= (SELECT COALESCE(MAX(seq), 0) FROM journal)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+    }
+
+    /// Reconciles the journal with HQ's copy of it: `entries` are HQ's, from `last_cosigned()+1`
+    /// to HQ's head, with the checkpoints HQ holds for them. Everything is checked first (the
+    /// chain continues the store's own, every checkpoint is signed by the store's key and
+    /// co-signed by `hq_key`, HQ's head is co-signed, and a witnessed head HQ holds is the one
+    /// HQ has); then, in one transaction, the store's journal becomes HQ's copy followed by the
+    /// entries only the store had (re-recorded as `entry_reconciled`), and every projection is
+    /// replayed. The stale entries are kept in `stale_entries`.
+    pub async fn reconcile(
+        &self,
+        entries: Vec<(u64, Vec<u8>)>,
+        checkpoints: Vec<SignedCheckpoint>,
+        hq_key: VerifyingKey,
+    ) -> Result<RecoveryReport, StoreError> {
+        let store = self.clone();
+        let truth = self.health().truth;
+        let report = self.write(move |tx| reconcile_in(tx, &store, &entries, &checkpoints, &hq_key, truth)).await?;
+        // Whole again: the witness starts over from the reconciled head.
+        self.set_truth(None);
+        self.reset_witness().await?;
+        tracing::info!(?report, "journal reconciled with HQ");
+        Ok(report)
+    }
+}
+
+fn refused(m: String) -> StoreError {
+    StoreError::conflict("recovery_refused", m)
+}
+
+fn reconcile_in(
+    tx: &mut Tx<'_>,
+    store: &Store,
+    entries: &[(u64, Vec<u8>)],
+    checkpoints: &[SignedCheckpoint],
+    hq_key: &VerifyingKey,
+    truth: Option<Truth>,
+) -> Result<RecoveryReport, StoreError> {
+    let store_id = store.info().store_id.clone();
+    let own = store.public_key();
+    let (k, _) = tx.head();
+    let from = entries.first().map(|e| e.0).unwrap_or(k + 1);
+    if from == 0 || from > k + 1 {
+        return Err(refused(format!("HQ's entries start at {from} but the store holds {k}")));
+    }
+    let c = from - 1;
+    let conn = tx.conn();
+    let prev = hash_at(conn, c)?.ok_or_else(|| refused(format!("entry {c} is missing")))?;
+    let mut chain = ChainVerifier::resume(&store_id, c, prev);
+    let mut theirs = Vec::with_capacity(entries.len());
+    for (seq, bytes) in entries {
+        let (e, env) = chain.push_bytes(*seq, bytes).map_err(|err| refused(format!("HQ's copy does not continue the store's journal: {err}")))?;
+        theirs.push((e, env));
+    }
+    let t = chain.size();
+    // Every checkpoint HQ sends is the store's own, co-signed by HQ; HQ's head must be one.
+    let hashes: std::collections::HashMap<u64, Hash> = theirs.iter().map(|(e, _)| (e.seq, e.hash)).collect();
+    let mut cps = Vec::new();
+    for sc in checkpoints.iter().filter(|sc| sc.size >= from && sc.size <= t) {
+        let head: Hash = hex::decode(&sc.head).ok().and_then(|h| h.try_into().ok()).ok_or_else(|| refused(format!("checkpoint {}: bad head", sc.size)))?;
+        if hashes.get(&sc.size) != Some(&head) {
+            return Err(refused(format!("checkpoint {} does not match HQ's entries", sc.size)));
+        }
+        let cp = Checkpoint { store_id: store_id.clone(), size: sc.size, head };
+        let sig = hex::decode(&sc.signature).unwrap_or_default();
+        if !cp.verify(&own, &sig) {
+            return Err(refused(format!("checkpoint {} is not signed by this store's key", sc.size)));
+        }
+        let hq_sig = sc.hq_signature.as_deref().and_then(|h| hex::decode(h).ok()).unwrap_or_default();
+        if !cp.verify(hq_key, &hq_sig) {
+            return Err(refused(format!("checkpoint {}: HQ's co-signature does not verify", sc.size)));
+        }
+        cps.push((cp, sig, hq_sig));
+    }
+    if t > c && !cps.iter().any(|(cp, _, _)| cp.size == t) {
+        return Err(refused(format!("HQ's copy ends at entry {t} without a checkpoint the store signed and HQ co-signed")));
+    }
+    // Where the two histories part. Entries the store has beyond HQ's copy, on the same
+    // history, are simply not replicated yet: they stay as they are.
+    let mut diverged = None;
+    for (e, _) in &theirs {
+        if e.seq > k {
+            break;
+        }
+        if hash_at(conn, e.seq)? != Some(e.hash) {
+            diverged = Some(e.seq);
+            break;
+        }
+    }
+    let d = diverged.unwrap_or(k.min(t) + 1);
+    // A witnessed head that HQ's copy reaches must be HQ's (else one of them lies: refuse).
+    let mut lost = 0;
+    if let Some(tr) = truth {
+        if tr.size <= t {
+            let at = if tr.size >= from { hashes.get(&tr.size).copied() } else { hash_at(conn, tr.size)? };
+            if at != Some(tr.head) {
+                return Err(refused(format!("HQ's copy differs from the store's witness at entry {}: not reconciled", tr.size)));
+            }
+        } else {
+            lost = tr.size - t.max(c);
+        }
+    }
+    // The stale branch: the store's entries from `d` on.
+    let stale: Vec<(u64, Vec<u8>, Vec<u8>)> = match diverged {
+        None => Vec::new(),
+        Some(d) => conn
+            .prepare("SELECT seq, bytes, hash FROM journal WHERE seq >= ?1 ORDER BY seq")?
+            .query_map(params![d as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?,
+    };
+    let recovered = (t + 1).saturating_sub(d);
+    let mut report = RecoveryReport { local_size: k, diverged_at: d, hq_size: t, recovered, reconciled: 0, lost, journal_size: k };
+    let now = tx.now_ms();
+    let conn = tx.conn();
+    conn.execute(
+        "INSERT INTO recoveries (at_ms, local_size, diverged_at, hq_size, recovered, reconciled, lost, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '')",
+        params![now, k as i64, d as i64, t as i64, recovered as i64, stale.len() as i64, lost as i64],
+    )?;
+    let recovery = conn.last_insert_rowid();
+    conn.execute("UPDATE sync SET acked_size = ?1 WHERE id = 1", params![t.min(d - 1 + recovered) as i64])?;
+    conn.execute("DELETE FROM rollback_pending", [])?;
+    if stale.is_empty() && recovered == 0 {
+        return Ok(report);
+    }
+    for (seq, bytes, hash) in &stale {
+        conn.execute(
+            "INSERT INTO stale_entries (recovery, seq, bytes, hash, reconciled_as) VALUES (?1, ?2, ?3, ?4, 0)",
+            params![recovery, *seq as i64, bytes, hash],
+        )?;
+    }
+    conn.execute("DELETE FROM journal WHERE seq >= ?1", params![d as i64])?;
+    conn.execute("DELETE FROM checkpoints WHERE size >= ?1", params![d as i64])?;
+    for (e, _) in theirs.iter().filter(|(e, _)| e.seq >= d) {
+        conn.execute(
+            "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
+        )?;
+    }
+    for (cp, sig, hq_sig) in cps.iter().filter(|(cp, _, _)| cp.size >= d) {
+        conn.execute(
+            "INSERT OR REPLACE INTO checkpoints (size, head, signature, hq_signature) VALUES (?1, ?2, ?3, ?4)",
+            params![cp.size as i64, &cp.head[..], sig, hq_sig],
+        )?;
+    }
+    let head_t = if t >= d { chain.head() } else { hash_at(conn, d - 1)?.unwrap_or(GENESIS) };
+    tx.set_head((t.max(d - 1), head_t));
+    crate::migrate::rebuild_projections_in(tx.conn())?;
+    for (seq, bytes, hash) in &stale {
+        let env = Envelope::decode(bytes).map_err(|e| StoreError::Corrupt(format!("stale entry {seq} is unreadable: {e}")))?;
+        let event = match env.event {
+            // An entry already re-recorded once keeps naming the original.
+            Event::EntryReconciled { original_seq, original_hash, entry } => Event::EntryReconciled { original_seq, original_hash, entry },
+            _ => Event::EntryReconciled {
+                original_seq: *seq,
+                original_hash: hex::encode(hash),
+                entry: String::from_utf8(bytes.clone()).map_err(|_| StoreError::Corrupt(format!("stale entry {seq} is not UTF-8")))?,
+            },
+        };
+        let at = tx.append_replayed(&env.actor, event)?;
+        tx.conn().execute("UPDATE stale_entries SET reconciled_as = ?1 WHERE recovery = ?2 AND seq = ?3", params![at as i64, recovery, *seq as i64])?;
+        report.reconciled += 1;
+    }
+    report.journal_size = tx.head().0;
+    Ok(report)
+}
+
+/// Test and drill helper: the store's stale-branch entries kept as evidence, `(seq, reconciled_as)`.
+pub fn stale_entries(conn: &Connection) -> Result<Vec<(u64, u64)>, StoreError> {
+    let mut st = conn.prepare("SELECT seq, reconciled_as FROM stale_entries ORDER BY recovery, seq")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
