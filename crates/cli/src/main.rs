@@ -280,6 +280,10 @@ enum StoreCmd {
         /// Wait between pushes when there is nothing new (heartbeat).
         #[arg(long, default_value_t = 2_000)]
         sync_idle_ms: u64,
+        /// Seconds between full checks in the background (SQLite's integrity check, the whole
+        /// journal, the projections); the first runs 2 s after start.
+        #[arg(long, default_value_t = 3_600)]
+        verify_every_s: u64,
     },
     /// Link this store to head office with the code from `stockade hq add-store`.
     Enroll {
@@ -311,10 +315,30 @@ enum StoreCmd {
         #[arg(long, env = "STOCKADE_MANAGER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
-    /// Check every hash, link, signature and projection. Exit 0 when intact, 1 when not.
+    /// Check SQLite's pages and indexes, every hash, link, signature and projection. Exit 0
+    /// when intact, 1 when not.
     Verify {
         #[arg(long)]
         data: PathBuf,
+    },
+    /// Rebuild a damaged database (stop `serve` first): what can be read of the journal, plus
+    /// HQ's copy (--from-hq) or a backup file (--backup) for the rest; every projection replayed,
+    /// sign-in and HQ link carried over; refused unless every witnessed entry is back. The
+    /// damaged file is kept beside it.
+    Repair {
+        #[arg(long)]
+        data: PathBuf,
+        /// Take the entries the damaged file lost from HQ (the URL and key the store enrolled
+        /// with, unless --hq / --hq-key say otherwise).
+        #[arg(long = "from-hq")]
+        from_hq: bool,
+        #[arg(long)]
+        hq: Option<String>,
+        #[arg(long)]
+        hq_key: Option<String>,
+        /// Take them from a backup file (`stockade backup`).
+        #[arg(long)]
+        backup: Option<PathBuf>,
     },
     /// Journal head and checkpoints.
     Status {
@@ -386,6 +410,18 @@ fn random_password() -> String {
     let mut b = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
+}
+
+/// Another copy of a store's journal: entries `(seq, exact bytes)` and signed checkpoints.
+type JournalCopy = (Vec<(u64, Vec<u8>)>, Vec<stockade_journal::SignedCheckpoint>);
+
+/// Whether opening failed because the database file is damaged (not missing, busy or newer).
+fn is_damage(e: &stockade_store::StoreError) -> bool {
+    match e {
+        stockade_store::StoreError::Corrupt(_) => true,
+        stockade_store::StoreError::Db(e) => stockade_store::verify::is_corruption(e),
+        _ => false,
+    }
 }
 
 fn open(data: &Path) -> Result<Store> {
@@ -548,9 +584,29 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             say!("retailer key written to {} (0600): give it to each of the retailer's stores at `store init --retailer-key`", out.display());
             Ok(0)
         }
-        StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms, customer_retention_days } => {
-            let store = open(&data)?;
+        StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms, customer_retention_days, verify_every_s } => {
+            let store = match Store::open(&data, stockade_store::clock::from_env(), None) {
+                Ok(store) => store,
+                // Too damaged to open: the register still answers, with the repair command.
+                Err(e) if is_damage(&e) => {
+                    let message = stockade_store::integrity::damaged_message(&data, &e.to_string());
+                    tracing::error!(error = %e, "the store's database is damaged: serving the repair message only");
+                    let rt = runtime()?;
+                    rt.block_on(async {
+                        let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+                        say!("store node (damaged: sales stopped) listening on http://{}", listener.local_addr()?);
+                        stockade_web::serve_damaged(listener, message, async {
+                            let _ = tokio::signal::ctrl_c().await;
+                        })
+                        .await
+                        .context("server stopped")
+                    })?;
+                    return Ok(1);
+                }
+                Err(e) => return Err(e).with_context(|| format!("cannot open the store in {}", data.display())),
+            };
             store.set_customer_retention_days(customer_retention_days);
+            store.watch(std::time::Duration::from_secs(2), std::time::Duration::from_secs(verify_every_s.max(1)));
             let pacing = stockade_sync::Pacing {
                 idle: std::time::Duration::from_millis(sync_idle_ms),
                 min_backoff: std::time::Duration::from_millis(200.min(sync_max_backoff_ms)),
@@ -610,6 +666,45 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             }
             Err(Err(e)) => Err(e).context("verification could not run"),
         },
+        StoreCmd::Repair { data, from_hq, hq, hq_key, backup } => {
+            let salvage = stockade_store::repair::salvage(&data).context("cannot read the damaged store")?;
+            match &salvage.stopped {
+                Some(why) => say!("salvaged {} entries; the damaged file stops there: {why}", salvage.entries.len()),
+                None => say!("salvaged all {} entries of the journal", salvage.entries.len()),
+            }
+            let hq_key_hex = hq_key.or_else(|| salvage.hq_public_key.clone());
+            let hq_vk = match &hq_key_hex {
+                Some(k) => Some(stockade_journal::verifying_key_from_hex(k).context("--hq-key is not an Ed25519 public key in hex")?),
+                None => None,
+            };
+            let more: Option<JournalCopy> = if let Some(file) = backup {
+                let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                let b = stockade_journal::backup::decode(&text).with_context(|| format!("{} is not an intact backup", file.display()))?;
+                Some((b.entries, b.checkpoints))
+            } else if from_hq {
+                let url = hq.or_else(|| salvage.hq_url.clone()).context("the store's HQ link cannot be read: pass --hq URL and --hq-key")?;
+                let key = stockade_journal::keyfile::read(&data.join(stockade_store::node::KEY_FILE))?;
+                let page = runtime()?.block_on(stockade_sync::fetch_journal_with_key(&url, &key))?;
+                Some((page.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect(), page.checkpoints))
+            } else {
+                None
+            };
+            let r = stockade_store::repair::repair(&data, &salvage, more.as_ref().map(|(e, c)| (e.as_slice(), c.as_slice())), hq_vk.as_ref(), now_ms())
+                .context("repair refused; nothing was changed")?;
+            say!(
+                "repaired: {} entries ({} salvaged, {} from the other copy), head {}; every witnessed entry is back (witnessed: {})",
+                r.entries,
+                r.salvaged,
+                r.from_elsewhere,
+                r.head_hash,
+                r.witnessed
+            );
+            for t in &r.not_carried {
+                say!("not carried over (damaged): {t}");
+            }
+            say!("the damaged file is kept as {}", r.damaged_copy);
+            Ok(0)
+        }
         StoreCmd::Migrate { data } => {
             let r = stockade_store::migrate::migrate_dir(&data, now_ms()).context("migration failed")?;
             if r.applied.is_empty() {

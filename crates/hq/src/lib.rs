@@ -409,6 +409,16 @@ impl Hq {
         }
     }
 
+    /// A store reports what is wrong with it (its database found damaged): an alert, once per
+    /// distinct report, and the store flagged. `problem` is the store's text, kept to 500
+    /// characters.
+    pub fn store_problem(&self, store_id: &str, problem: &str) -> Result<(), HqError> {
+        let (retailer_id, _) = self.store_key(store_id)?.ok_or_else(|| HqError::NotFound { what: "store", id: store_id.into() })?;
+        let text: String = problem.chars().take(500).collect();
+        self.alert(&retailer_id, store_id, "damaged", &text);
+        Ok(())
+    }
+
     /// Ingests a batch from an enrolled store (whose request signature the caller checked).
     /// `entries` are `(seq, exact bytes)` in order, ending at the signed checkpoint's size.
     /// Idempotent; a gap is refused with HQ's size; a fork or a bad signature is refused and

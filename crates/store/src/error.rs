@@ -36,6 +36,10 @@ pub enum StoreError {
     /// The database was written by a newer release (schema `found`, this release knows `known`).
     #[error("the database has schema version {found} but this release of stockade knows versions up to {known}: run the newer release (or restore a backup made before the upgrade)")]
     SchemaTooNew { found: i64, known: i64 },
+    /// The store found its database damaged: it takes no sales (nothing could be recorded
+    /// reliably) until the manager runs the repair command the message names.
+    #[error("{0}")]
+    Damaged(String),
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("{0}")]

@@ -22,6 +22,7 @@ pub mod migrate;
 pub mod node;
 pub mod orders;
 pub mod queries;
+pub mod repair;
 pub mod schema;
 pub mod simulate;
 pub mod sync;

@@ -65,6 +65,8 @@ pub struct Tx<'a> {
     head: &'a mut (u64, Hash),
     rng: &'a Mutex<ChaCha20Rng>,
     now_ms: i64,
+    /// Set while the database is damaged: nothing is appended (see `integrity`).
+    refuse: Option<&'a str>,
     #[cfg(feature = "test-hooks")]
     inject_panic: &'a std::sync::atomic::AtomicBool,
 }
@@ -77,6 +79,9 @@ impl Tx<'_> {
     /// Appends an entry whose event is applied as a replay does: if it cannot be applied it is
     /// named in `projection_faults` instead of failing the command (re-recorded entries).
     pub(crate) fn append_replayed(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
+        if let Some(m) = self.refuse {
+            return Err(StoreError::Damaged(m.to_string()));
+        }
         let seq = self.head.0 + 1;
         let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
         let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
@@ -111,6 +116,9 @@ impl Tx<'_> {
     }
     /// Appends one journal entry and applies it to the projections, inside the transaction.
     pub fn append(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
+        if let Some(m) = self.refuse {
+            return Err(StoreError::Damaged(m.to_string()));
+        }
         let seq = self.head.0 + 1;
         let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
         let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
@@ -130,13 +138,20 @@ impl Tx<'_> {
     }
 }
 
+/// Why a batch's COMMIT failed.
+enum CommitError {
+    Failed(String),
+    /// SQLite found the file damaged: the store stops taking sales (the message says why).
+    Damaged(String),
+}
+
 trait Job: Send {
     /// Runs the command; returns whether it succeeded (a failed command is rolled back alone).
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
     /// Records that the command failed without returning (it panicked).
     fn fail(&mut self, e: StoreError);
     /// Called after the batch's COMMIT (or its failure): only now is the caller answered.
-    fn finish(self: Box<Self>, commit_error: Option<&str>);
+    fn finish(self: Box<Self>, commit_error: Option<&CommitError>);
 }
 
 struct TypedJob<T, F> {
@@ -158,9 +173,10 @@ impl<T: Send, F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send> Job for Ty
     fn fail(&mut self, e: StoreError) {
         self.result = Some(Err(e));
     }
-    fn finish(self: Box<Self>, commit_error: Option<&str>) {
+    fn finish(self: Box<Self>, commit_error: Option<&CommitError>) {
         let r = match (commit_error, self.result) {
-            (Some(e), _) => Err(StoreError::Io(format!("commit failed, nothing was recorded: {e}"))),
+            (Some(CommitError::Failed(e)), _) => Err(StoreError::Io(format!("commit failed, nothing was recorded: {e}"))),
+            (Some(CommitError::Damaged(m)), _) => Err(StoreError::Damaged(m.clone())),
             (None, Some(r)) => r,
             (None, None) => Err(StoreError::Io("command did not run".into())),
         };
@@ -189,6 +205,7 @@ pub(crate) struct Writer {
     witness: Option<WitnessFile>,
     /// Commits since the write-ahead log was last copied into the database file.
     since_wal_checkpoint: u32,
+    dir: PathBuf,
     health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
     inject_panic: Arc<std::sync::atomic::AtomicBool>,
@@ -232,6 +249,7 @@ impl Writer {
         let start = self.head;
         let now_ms = self.clock.now_ms();
         let mut sale_no = None;
+        let damaged = lock(&self.health).damaged.clone();
         let result = (|| -> Result<(), rusqlite::Error> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             for job in jobs.iter_mut() {
@@ -244,6 +262,7 @@ impl Writer {
                         head: &mut self.head,
                         rng: &self.rng,
                         now_ms,
+                        refuse: damaged.as_deref(),
                         #[cfg(feature = "test-hooks")]
                         inject_panic: &self.inject_panic,
                     };
@@ -270,7 +289,7 @@ impl Writer {
                 }
                 self.conn.execute_batch("RELEASE cmd")?;
             }
-            if self.head != start || self.force_checkpoint {
+            if (self.head != start || self.force_checkpoint) && damaged.is_none() {
                 let st = crate::integrity::write_head(&self.conn, &self.store_id, &self.key, self.head.0, &self.head.1).map_err(store_to_sql)?;
                 sale_no = Some(st.sale_no);
                 let cp = Checkpoint { store_id: self.store_id.clone(), size: self.head.0, head: self.head.1 };
@@ -307,8 +326,13 @@ impl Writer {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.head = start;
                 tracing::error!(error = %e, "commit failed; batch rolled back");
-                let msg = e.to_string();
-                jobs.into_iter().for_each(|j| j.finish(Some(&msg)));
+                let err = if crate::verify::is_corruption(&e) {
+                    let m = crate::integrity::damaged_message(&self.dir, &e.to_string());
+                    CommitError::Damaged(lock(&self.health).damaged.get_or_insert(m).clone())
+                } else {
+                    CommitError::Failed(e.to_string())
+                };
+                jobs.into_iter().for_each(|j| j.finish(Some(&err)));
             }
         }
     }
@@ -409,6 +433,7 @@ impl Store {
             force_checkpoint: true,
             witness: Some(WitnessFile::open(dir).map_err(|e| StoreError::Io(format!("cannot create the witness file: {e}")))?),
             since_wal_checkpoint: 0,
+            dir: dir.to_path_buf(),
             health: Default::default(),
             #[cfg(feature = "test-hooks")]
             inject_panic: Default::default(),
@@ -483,6 +508,7 @@ impl Store {
             force_checkpoint: false,
             witness,
             since_wal_checkpoint: 0,
+            dir: dir.to_path_buf(),
             health: health.clone(),
             #[cfg(feature = "test-hooks")]
             inject_panic: inject_panic.clone(),
@@ -583,6 +609,50 @@ impl Store {
         lock(&self.inner.health).clone()
     }
 
+    /// Marks the database damaged: from now on nothing is appended to the journal.
+    pub fn set_damaged(&self, message: String) {
+        let mut h = lock(&self.inner.health);
+        if h.damaged.is_none() {
+            tracing::error!(message = %message.escape_debug(), "the store's database is damaged: sales stopped");
+            h.damaged = Some(message);
+        }
+    }
+
+    /// Runs the full check (`store verify`: SQLite's integrity check, every hash and signature,
+    /// the projections replayed and compared) in the background, `first` after start and then
+    /// every `every`; damage found stops sales (see [`Store::set_damaged`]).
+    pub fn watch(&self, first: std::time::Duration, every: std::time::Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new().name("stockade-verify".into()).spawn(move || {
+            let mut wait = first;
+            loop {
+                std::thread::sleep(wait);
+                wait = every;
+                let Some(inner) = weak.upgrade() else { return };
+                let store = Store { inner };
+                if store.health().damaged.is_some() {
+                    return;
+                }
+                match crate::verify::verify_store(store.dir()) {
+                    Ok(_) => tracing::debug!("background verify: intact"),
+                    Err(Ok(finding)) if finding.is_damage() => {
+                        store.set_damaged(crate::integrity::damaged_message(store.dir(), &finding.to_string()));
+                        return;
+                    }
+                    Err(Ok(finding)) => tracing::warn!(%finding, "background verify"),
+                    Err(Err(StoreError::Db(e))) if crate::verify::is_corruption(&e) => {
+                        store.set_damaged(crate::integrity::damaged_message(store.dir(), &e.to_string()));
+                        return;
+                    }
+                    Err(Err(e)) => tracing::warn!(error = %e, "background verify could not run"),
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the background verify");
+        }
+    }
+
     pub(crate) fn set_truth(&self, truth: Option<stockade_journal::witness::Truth>) {
         let mut h = lock(&self.inner.health);
         h.truth = truth;
@@ -669,7 +739,21 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(f)?.await.map_err(|_| StoreError::Io("the writer has stopped".into()))?
+        let r = self.submit(f)?.await.map_err(|_| StoreError::Io("the writer has stopped".into()))?;
+        self.damage_check(r)
+    }
+
+    /// A command or read that failed because SQLite found the file damaged stops sales at once
+    /// (rather than answering "internal error" until the background check notices).
+    fn damage_check<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        match r {
+            Err(StoreError::Db(e)) if crate::verify::is_corruption(&e) => {
+                let message = crate::integrity::damaged_message(self.dir(), &e.to_string());
+                self.set_damaged(message.clone());
+                Err(StoreError::Damaged(message))
+            }
+            other => other,
+        }
     }
 
     /// Same as [`Store::write`] for synchronous callers (CLI, simulations). Not from async code.
@@ -700,7 +784,7 @@ impl Store {
                 pool.push(conn);
             }
         }
-        r
+        self.damage_check(r)
     }
 
     /// [`Store::read`] on a blocking thread, for async callers.

@@ -20,6 +20,9 @@ pub enum Finding {
     Journal(#[from] ChainError),
     #[error("signed head: {0}")]
     Head(String),
+    /// SQLite's own check found damaged pages, b-trees or indexes.
+    #[error("database file: {0}")]
+    Storage(String),
     #[error("projection '{table}': row {key} {problem}")]
     Projection { table: String, key: String, problem: &'static str },
     #[error("entry {seq}: cannot be replayed: {reason}")]
@@ -31,6 +34,12 @@ pub enum Finding {
 }
 
 impl Finding {
+    /// Whether the finding means the database cannot be trusted (an entry left out of the
+    /// figures, e.g. of a newer release's kind, is not damage).
+    pub fn is_damage(&self) -> bool {
+        !matches!(self, Finding::Unapplied { .. })
+    }
+
     /// The first bad entry's sequence number, when the finding is about one.
     pub fn seq(&self) -> Option<u64> {
         match self {
@@ -95,6 +104,11 @@ pub(crate) fn head_signature_ok(store_id: &str, size: u64, hash: Hash, sale_no: 
     }
 }
 
+/// Whether a SQLite error says the file is damaged (rather than busy, missing, …).
+pub fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
+}
+
 /// The store's identity as its first journal entry records it (never from a projection, which
 /// could itself be the tampered row). Empty when the first entry is missing or unreadable: the
 /// chain check then reports that entry.
@@ -113,9 +127,19 @@ pub fn verify_store(dir: &Path) -> Result<VerifyReport, Result<Finding, StoreErr
     }
     // A database from a newer release cannot be judged by this one: say so, naming both versions.
     let versions = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| Err(StoreError::Db(e)))?;
-    crate::migrate::check_not_newer(&versions).map_err(Err)?;
+    crate::migrate::check_not_newer(&versions).map_err(|e| match e {
+        StoreError::Db(e) if is_corruption(&e) => Ok(Finding::Storage(format!("SQLite cannot read the file: {e}"))),
+        e => Err(e),
+    })?;
+    // SQLite's own check first: damaged pages or an index that no longer matches its table.
+    if let Some(problem) = crate::integrity::sqlite_check(&versions, true) {
+        return Err(Ok(Finding::Storage(problem)));
+    }
     drop(versions);
-    run(&db, &key.verifying_key())
+    run(&db, &key.verifying_key()).map_err(|e| match e {
+        Err(StoreError::Db(e)) if is_corruption(&e) => Ok(Finding::Storage(format!("SQLite cannot read the file: {e}"))),
+        other => other,
+    })
 }
 
 fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, StoreError>> {

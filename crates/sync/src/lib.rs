@@ -45,6 +45,9 @@ pub struct PushRequest {
     pub store_size: u64,
     pub entries: Vec<WireEntry>,
     pub checkpoint: SignedCheckpoint,
+    /// What is wrong with the store (a damaged database), for HQ's alerts; absent when whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -495,6 +498,7 @@ impl HqClient {
             store_size,
             entries: wire,
             checkpoint: SignedCheckpoint { size: checkpoint.size, head: hex::encode(checkpoint.head), signature: hex::encode(signature), hq_signature: None },
+            problem: self.store.health().damaged,
         };
         let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;
         let ack: AckAnswer = self.call(reqwest::Method::POST, "/hq/api/v1/push", body).await?;

@@ -84,6 +84,7 @@ impl From<StoreError> for ApiError {
             StoreError::PinLocked => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "pin_locked", msg),
             // A new command whose entry would take a total out of range: refused whole.
             StoreError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),
+            StoreError::Damaged(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_damaged", msg),
             StoreError::Incident(id) => {
                 let mut a = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg);
                 a.incident = Some(Box::new(id));

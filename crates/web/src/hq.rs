@@ -91,6 +91,10 @@ async fn push(State(s): State<HqState>, method: Method, uri: Uri, headers: Heade
         .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "checkpoint signature is not hex"))?;
     let cp = Checkpoint { store_id: req.store_id.clone(), size: req.checkpoint.size, head };
     let entries: Vec<(u64, Vec<u8>)> = req.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect();
+    if let Some(problem) = req.problem.clone() {
+        let sid = req.store_id.clone();
+        blocking(&hq, move |hq| hq.store_problem(&sid, &problem)).await?;
+    }
     let ack = blocking(&hq, move |hq| hq.push(&req.store_id, &entries, &cp, &sig, req.store_size)).await?;
     Ok(Json(ack))
 }

@@ -128,13 +128,34 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::routes()).merge(orders::routes()).split_for_parts()
 }
 
+/// While the database is damaged, every change is answered 503 `store_damaged` with the
+/// repair command, before sign-in is even looked at (sign-in itself may be what is damaged).
+/// Reads and sign-in go on where the file still allows.
+async fn refuse_changes_when_damaged(
+    axum::extract::State(store): axum::extract::State<Store>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    let path = req.uri().path();
+    let sign_in = matches!(path, "/api/login" | "/api/login/pin" | "/api/logout" | "/login" | "/logout");
+    if changes && !sign_in && path.starts_with("/api") {
+        if let Some(message) = store.health().damaged {
+            return axum::response::IntoResponse::into_response(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_damaged", message));
+        }
+    }
+    next.run(req).await
+}
+
 pub fn app(store: Store) -> Router {
+    let guard = axum::middleware::from_fn_with_state(store.clone(), refuse_changes_when_damaged);
     let (router, openapi) = api_router();
     let state = AppState { store, openapi: Arc::new(openapi), limiter: Arc::new(limits::Limiter::default()) };
     router
         .route("/api/openapi.json", axum::routing::get(routes::openapi_json))
         .merge(ui::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(guard)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(|_| {
@@ -171,4 +192,38 @@ pub async fn serve(store: Store, listener: tokio::net::TcpListener, shutdown: im
     let r = axum::serve(listener, app(store).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await;
     ticker.abort();
     r
+}
+
+/// What `store serve` runs when the store cannot even be opened because its database is
+/// damaged: every API call is answered 503 `store_damaged` with `message` (which names the
+/// repair command), and the register page shows it, so nobody sells on paper without knowing
+/// why.
+pub async fn serve_damaged(
+    listener: tokio::net::TcpListener,
+    message: String,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::response::IntoResponse;
+    let message = std::sync::Arc::new(message);
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let message = message.clone();
+        async move {
+            if uri.path().starts_with("/api") {
+                error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "store_damaged", message.as_str()).into_response()
+            } else {
+                let page = maud::html! {
+                    (maud::DOCTYPE)
+                    html lang="en" {
+                        head { meta charset="utf-8"; title { "Stockade — sales stopped" } }
+                        body {
+                            h1 { "Sales are stopped" }
+                            p #damaged { (message.as_str()) }
+                        }
+                    }
+                };
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::response::Html(page.into_string())).into_response()
+            }
+        }
+    });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
