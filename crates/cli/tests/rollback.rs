@@ -224,3 +224,89 @@ fn a_journal_truncated_by_sql_with_hq_reachable_at_start() {
 fn a_journal_truncated_by_sql_while_hq_is_unreachable() {
     drill(Attack::SqlTruncation, false);
 }
+
+/// The case no copy can save: sales the store made while HQ was away, lost with its database
+/// before they were replicated. The store is not stuck: it reconciles with what HQ holds, says
+/// how many witnessed entries were lost (an `entries_lost` alert reaches HQ), never reissues
+/// their receipt numbers, and both sides verify.
+#[test]
+fn entries_lost_before_they_reached_hq_are_named_and_their_receipt_numbers_retired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = tmp.path().join("clock");
+    std::fs::write(&clock, START_MS.to_string()).unwrap();
+    let env = [("STOCKADE_CLOCK_FILE", clock.to_str().unwrap())];
+    let pair = hq_and_store(tmp.path(), "CA-ON", "100000", &env);
+    let (s, h) = (pair.s(), pair.h());
+    let db = pair.store_dir.join("store.db");
+    let hq_addr = free_addr();
+    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr, "--max-clock-skew-ms", "100000000000"];
+    let (mut hq, hq_url) = serve(&hq_args, &[]);
+    run_ok(&["store", "enroll", "--data", s, "--hq", &hq_url, "--code", &pair.code], &env);
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+
+    let (mut store, url) = start_store(&pair.store_dir, &env);
+    let token = login(&client, &url);
+    let (till, product) = till_and_product(&client, &url, &token);
+    let mut reg = Register { client: &client, till, product, acked: HashMap::new(), n: 0 };
+    reg.sell(&url, &token, 10);
+    wait_caught_up(&client, &url, &token, Duration::from_secs(60));
+    kill(&mut hq); // HQ away from here
+    let replicated: Vec<String> = reg.acked.keys().cloned().collect();
+    reg.sell(&url, &token, 10);
+    kill(&mut store);
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(&db, copy.join("store.db")).unwrap();
+    if wal(&db).exists() {
+        std::fs::copy(wal(&db), copy.join("store.db-wal")).unwrap();
+    }
+    let in_copy: Vec<String> = reg.acked.keys().cloned().collect();
+    let (mut store, url) = start_store(&pair.store_dir, &env);
+    let token = login(&client, &url);
+    let lost_numbers = reg.sell(&url, &token, 10); // only on this disk: lost below
+    kill(&mut store);
+    std::fs::copy(copy.join("store.db"), &db).unwrap();
+    let _ = std::fs::remove_file(wal(&db));
+    let _ = std::fs::remove_file(db.with_file_name("store.db-shm"));
+    if copy.join("store.db-wal").exists() {
+        std::fs::copy(copy.join("store.db-wal"), wal(&db)).unwrap();
+    }
+
+    // Behind its witness, HQ away: it sells on, above every number it ever issued.
+    let (mut store, url) = start_store(&pair.store_dir, &env);
+    let token = login(&client, &url);
+    let st = status(&client, &url, &token);
+    assert!(st["integrity"].as_str().unwrap().starts_with("behind"), "{st}");
+    let stale = reg.sell(&url, &token, 20);
+    let max_lost = *lost_numbers.iter().max().unwrap();
+    assert!(stale.iter().all(|n| *n > max_lost), "receipt numbers of the lost sales reissued: {stale:?} vs {lost_numbers:?}");
+    let (hq2, _) = serve(&hq_args, &[]);
+    hq = hq2;
+    let since = Instant::now();
+    loop {
+        let st = status(&client, &url, &token);
+        if st["integrity"] == "ok" && st["unreplicated_entries"] == 0 {
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(90), "not reconciled: {st}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Everything the copy held, and everything sold since, is there; the 10 lost are not.
+    for id in in_copy.iter().chain(replicated.iter()) {
+        let r = client.get(format!("{url}/api/sales/{id}")).bearer_auth(&token).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "sale {id} lost");
+    }
+    let stale_ids: Vec<&String> = reg.acked.iter().filter(|(_, n)| stale.contains(n)).map(|(id, _)| id).collect();
+    for id in stale_ids {
+        let r = client.get(format!("{url}/api/sales/{id}")).bearer_auth(&token).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "stale-branch sale {id} lost");
+    }
+    kill(&mut store);
+    kill(&mut hq);
+    let hq_status: Value = serde_json::from_str(&run_ok(&["hq", "status", "--data", h], &[])).unwrap();
+    let lost_alert = hq_status["alerts"].as_array().unwrap().iter().find(|a| a["kind"] == "entries_lost").cloned();
+    let lost_alert = lost_alert.unwrap_or_else(|| panic!("HQ heard of the lost entries: {hq_status}"));
+    assert!(lost_alert["message"].as_str().unwrap().starts_with("10 entries"), "{lost_alert}");
+    run_ok(&["store", "verify", "--data", s], &env);
+    run_ok(&["hq", "verify", "--data", h], &[]);
+}

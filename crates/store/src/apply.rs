@@ -303,7 +303,25 @@ pub fn apply(conn: &Connection, seq: u64, env: &Envelope) -> Result<(), StoreErr
             if matches!(inner.event, Event::EntryReconciled { .. }) || inner.store != env.store {
                 return Err(out_of_range("the re-recorded entry is not one of this store's own entries".into()));
             }
-            let at = Envelope { seq, ..inner };
+            let mut at = Envelope { seq, ..inner };
+            // A number the stale branch issued that the recovered history also used (possible
+            // only when the witness was lost too): the re-recorded sale or order takes the next
+            // free number, deterministically, rather than being left out.
+            match &mut at.event {
+                Event::SaleRecorded { sale_no, .. } => {
+                    let taken: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM sales WHERE sale_no = ?1)", params![*sale_no as i64], |r| r.get(0))?;
+                    if taken {
+                        *sale_no = conn.query_row("SELECT COALESCE(MAX(sale_no), 0) + 1 FROM sales", [], |r| r.get::<_, i64>(0))? as u64;
+                    }
+                }
+                Event::OrderPlaced { order_no, .. } => {
+                    let taken: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM orders WHERE order_no = ?1)", params![*order_no as i64], |r| r.get(0))?;
+                    if taken {
+                        *order_no = conn.query_row("SELECT COALESCE(MAX(order_no), 0) + 1 FROM orders", [], |r| r.get::<_, i64>(0))? as u64;
+                    }
+                }
+                _ => {}
+            }
             return apply(conn, seq, &at).map_err(|e| match e {
                 StoreError::Unprojectable { reason, .. } => out_of_range(reason),
                 other => out_of_range(other.to_string()),

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// reliably) until the manager runs the repair command the message names.
     #[error("{0}")]
     Damaged(String),
+    /// The store cannot record anything right now (its witness file or its disk): the
+    /// message says why and what brings it back; nothing was recorded.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("{0}")]

@@ -73,9 +73,21 @@ pub(crate) struct WitnessFile {
 impl WitnessFile {
     pub(crate) fn open(dir: &Path) -> std::io::Result<WitnessFile> {
         let path = dir.join(WITNESS_FILE);
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(&path)?;
         set_owner_only(&path);
-        let len = file.metadata()?.len();
+        let mut len = file.metadata()?.len();
+        // A line cut by a crash is ended here, so the next line starts whole.
+        if len > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::End(-1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+                file.sync_data()?;
+                len += 1;
+            }
+        }
         Ok(WitnessFile { path, file, len })
     }
 
@@ -225,12 +237,23 @@ pub(crate) fn check_at_start(
     let witness = read_witness(dir, store_id, &key.verifying_key())?;
     if let Some(p) = pending(conn)? {
         crate::verify::check_signed_head(conn, &key.verifying_key(), head)?;
+        // Already on a stale branch; the witness also knows how far the branch went: a
+        // database that went back in time again is a second incident.
+        let mut again = false;
         if let Some(w) = &witness {
             raise_floor(conn, w.sale_no)?;
+            if let Some(last) = w.last.as_ref().filter(|l| l.truth.is_some()) {
+                again = head.0 < last.size || hash_at(conn, last.size)? != Some(last.head);
+                if again {
+                    tracing::error!(local = head.0, witnessed = last.size, "the database went back in time again while on a stale branch");
+                    conn.execute("UPDATE rollback_pending SET local_size = MIN(local_size, ?1)", params![head.0 as i64])?;
+                }
+            }
         }
+        let local_size = p.local_size.min(head.0);
         health.truth = Some(p.truth);
-        health.state = behind_text(p.local_size, &p.truth);
-        return Ok((Start::Stale { truth: p.truth, local_size: p.local_size, detected: false }, health));
+        health.state = behind_text(local_size, &p.truth);
+        return Ok((Start::Stale { truth: p.truth, local_size, detected: again }, health));
     }
     let Some(w) = witness else {
         crate::verify::check_signed_head(conn, &key.verifying_key(), head)?;
@@ -254,9 +277,12 @@ pub(crate) fn check_at_start(
         return Ok((Start::Whole, health));
     }
     let Some(f) = w.furthest.clone() else { return Ok((Start::Whole, health)) };
-    // The journal the store has must itself be whole: a rollback is an older true state, not
-    // damage. (A damaged journal is refused: `stockade store verify` names the entry.)
+    // The journal the store has must itself be whole and signed: a rollback is an older true
+    // state, not an edit. Its chain must verify, every checkpoint it holds must be the store's
+    // signature of it, and its last entry must be signed (by the head, or by a checkpoint when
+    // the head row was rewritten). Else it is refused: `stockade store verify` names the entry.
     verify_chain(conn, store_id)?;
+    verify_signed(conn, store_id, key, head)?;
     let truth = Truth { size: f.size, head: f.head };
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let r = (|| -> Result<(), StoreError> {
@@ -293,6 +319,37 @@ fn behind_text(local: u64, truth: &Truth) -> String {
         "behind: the database went back to entry {local} but entry {} was witnessed; selling on a stale branch until HQ returns the missing entries",
         truth.size
     )
+}
+
+/// Every stored checkpoint within the journal must be the store's signature of it, and the
+/// last entry must be signed by the head or by a checkpoint.
+fn verify_signed(conn: &Connection, store_id: &str, key: &SigningKey, head: (u64, Hash)) -> Result<(), StoreError> {
+    let public = key.verifying_key();
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = conn
+        .prepare("SELECT size, head, signature FROM checkpoints WHERE size <= ?1")?
+        .query_map(params![head.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut end_signed = crate::verify::check_signed_head(conn, &public, head).is_ok();
+    for (size, h, sig) in rows {
+        let size = size as u64;
+        let ok = <Hash>::try_from(h.as_slice())
+            .ok()
+            .filter(|h| hash_at(conn, size).ok().flatten().as_ref() == Some(h))
+            .is_some_and(|h| Checkpoint { store_id: store_id.to_string(), size, head: h }.verify(&public, &sig));
+        if !ok {
+            return Err(StoreError::Corrupt(format!(
+                "checkpoint {size} does not match the journal or is not the store's signature: run `stockade store verify`"
+            )));
+        }
+        end_signed |= size == head.0;
+    }
+    if !end_signed {
+        return Err(StoreError::Corrupt(format!(
+            "the journal ends at entry {} but no signature of the store covers it (altered without the key): run `stockade store verify`",
+            head.0
+        )));
+    }
+    Ok(())
 }
 
 /// Entries whose chain is checked at every start.
@@ -383,7 +440,7 @@ impl Store {
     pub fn last_cosigned(&self) -> Result<u64, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT COALESCE(MAX(size), 0) FROM checkpoints WHERE hq_signature IS NOT NULL AND size <= (SELECT COALESCE(MAX(seq), 0) FROM journal)",
+                "SELECT COALESCE(MAX(c.size), 0) FROM checkpoints c JOIN journal j ON j.seq = c.size AND j.hash = c.head WHERE c.hq_signature IS NOT NULL",
                 [],
                 |r| r.get::<_, i64>(0),
             )? as u64)
@@ -478,16 +535,29 @@ fn reconcile_in(
         }
     }
     let d = diverged.unwrap_or(k.min(t) + 1);
-    // A witnessed head that HQ's copy reaches must be HQ's (else one of them lies: refuse).
+    // The witnessed head, against the journal as it will be (the store's own entries before
+    // `d`, HQ's from `d` to `t`). HQ only ever holds what the store sent it: an entry of HQ's
+    // copy that is neither the witnessed one nor the store's own is a contradiction (refused).
+    // Witnessed entries that neither the store nor HQ holds any more are lost, counted and
+    // alerted (their receipt numbers stay retired by the floor).
+    let rolled_back_to = pending(conn)?.map(|p| p.local_size).unwrap_or(k).min(k);
     let mut lost = 0;
     if let Some(tr) = truth {
-        if tr.size <= t {
-            let at = if tr.size >= from { hashes.get(&tr.size).copied() } else { hash_at(conn, tr.size)? };
-            if at != Some(tr.head) {
+        let after = if tr.size < d {
+            hash_at(conn, tr.size)?
+        } else if tr.size <= t {
+            hashes.get(&tr.size).copied()
+        } else {
+            None
+        };
+        if after != Some(tr.head) {
+            if tr.size >= from && tr.size <= t && hashes.get(&tr.size).copied() != hash_at(conn, tr.size)? {
                 return Err(refused(format!("HQ's copy differs from the store's witness at entry {}: not reconciled", tr.size)));
             }
-        } else {
-            lost = tr.size - t.max(c);
+            // HQ's entries beyond the rollback point are the lost history when they differ from
+            // the store's (or the store has none there); equal ones came from the stale branch.
+            let reach = if diverged.is_some() || t > k { t } else { rolled_back_to };
+            lost = tr.size.saturating_sub(reach.max(rolled_back_to));
         }
     }
     // The stale branch: the store's entries from `d` on.
@@ -499,6 +569,7 @@ fn reconcile_in(
             .collect::<Result<_, _>>()?,
     };
     let recovered = (t + 1).saturating_sub(d);
+    let mut lost_alert = None;
     let mut report = RecoveryReport { local_size: k, diverged_at: d, hq_size: t, recovered, reconciled: 0, lost, journal_size: k };
     let now = tx.now_ms();
     let conn = tx.conn();
@@ -509,7 +580,22 @@ fn reconcile_in(
     let recovery = conn.last_insert_rowid();
     conn.execute("UPDATE sync SET acked_size = ?1 WHERE id = 1", params![t.min(d - 1 + recovered) as i64])?;
     conn.execute("DELETE FROM rollback_pending", [])?;
+    tx.effects().leave_stale = true;
+    if lost > 0 {
+        let message = format!(
+            "{lost} entries the store had witnessed (up to entry {}) were lost with its database and never reached HQ; their receipt numbers are not issued again",
+            truth.map(|t| t.size).unwrap_or(0)
+        );
+        tracing::error!(%message, "entries lost");
+        // Journaled after the reconciliation below, so HQ hears of it.
+        lost_alert = Some(message);
+    }
+    let conn = tx.conn();
     if stale.is_empty() && recovered == 0 {
+        if let Some(message) = lost_alert {
+            tx.append("system", Event::SecurityAlert { alert_kind: "entries_lost".into(), message })?;
+            report.journal_size = tx.head().0;
+        }
         return Ok(report);
     }
     for (seq, bytes, hash) in &stale {
@@ -549,6 +635,9 @@ fn reconcile_in(
         let at = tx.append_replayed(&env.actor, event)?;
         tx.conn().execute("UPDATE stale_entries SET reconciled_as = ?1 WHERE recovery = ?2 AND seq = ?3", params![at as i64, recovery, *seq as i64])?;
         report.reconciled += 1;
+    }
+    if let Some(message) = lost_alert {
+        tx.append("system", Event::SecurityAlert { alert_kind: "entries_lost".into(), message })?;
     }
     report.journal_size = tx.head().0;
     Ok(report)

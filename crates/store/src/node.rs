@@ -67,11 +67,41 @@ pub struct Tx<'a> {
     now_ms: i64,
     /// Set while the database is damaged: nothing is appended (see `integrity`).
     refuse: Option<&'a str>,
+    /// Set while the witness file cannot be written: nothing is appended unwitnessed.
+    witness_down: Option<&'a str>,
+    effects: &'a mut Effects,
     #[cfg(feature = "test-hooks")]
     inject_panic: &'a std::sync::atomic::AtomicBool,
 }
 
+/// What a command asks the writer to do once its batch has committed.
+#[derive(Default)]
+pub(crate) struct Effects {
+    /// The store is whole again (a reconciliation): clear the stale branch and start the
+    /// witness file over from the new head.
+    pub leave_stale: bool,
+}
+
 impl Tx<'_> {
+    pub(crate) fn effects(&mut self) -> &mut Effects {
+        self.effects
+    }
+
+    fn check_can_append(&self) -> Result<(), StoreError> {
+        if let Some(m) = self.refuse {
+            return Err(StoreError::Damaged(m.to_string()));
+        }
+        if let Some(m) = self.witness_down {
+            return Err(StoreError::Unavailable {
+                code: "witness_unwritable",
+                message: format!(
+                    "Sales are paused: {m}. Nothing goes unwitnessed; free disk space (or fix the folder's permissions) and selling resumes by itself."
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Moves the head (recovery only: the journal was replaced inside this transaction).
     pub(crate) fn set_head(&mut self, head: (u64, Hash)) {
         *self.head = head;
@@ -79,9 +109,7 @@ impl Tx<'_> {
     /// Appends an entry whose event is applied as a replay does: if it cannot be applied it is
     /// named in `projection_faults` instead of failing the command (re-recorded entries).
     pub(crate) fn append_replayed(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
-        if let Some(m) = self.refuse {
-            return Err(StoreError::Damaged(m.to_string()));
-        }
+        self.check_can_append()?;
         let seq = self.head.0 + 1;
         let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
         let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
@@ -116,9 +144,7 @@ impl Tx<'_> {
     }
     /// Appends one journal entry and applies it to the projections, inside the transaction.
     pub fn append(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
-        if let Some(m) = self.refuse {
-            return Err(StoreError::Damaged(m.to_string()));
-        }
+        self.check_can_append()?;
         let seq = self.head.0 + 1;
         let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
         let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
@@ -250,6 +276,18 @@ impl Writer {
         let now_ms = self.clock.now_ms();
         let mut sale_no = None;
         let damaged = lock(&self.health).damaged.clone();
+        // A witness that could not be written is tried again first; while it still fails,
+        // nothing is appended (a sale must never go unwitnessed).
+        if witness_failing(&lock(&self.health)) {
+            if let Ok(n) = crate::integrity::sale_no_high(&self.conn) {
+                self.witness(n, false);
+            }
+        }
+        let witness_down = {
+            let h = lock(&self.health);
+            h.witness_problem.clone().filter(|_| witness_failing(&h))
+        };
+        let mut effects = Effects::default();
         let result = (|| -> Result<(), rusqlite::Error> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             for job in jobs.iter_mut() {
@@ -263,6 +301,8 @@ impl Writer {
                         rng: &self.rng,
                         now_ms,
                         refuse: damaged.as_deref(),
+                        witness_down: witness_down.as_deref(),
+                        effects: &mut effects,
                         #[cfg(feature = "test-hooks")]
                         inject_panic: &self.inject_panic,
                     };
@@ -308,7 +348,15 @@ impl Writer {
         match result {
             Ok(()) => {
                 // Witnessed before anyone is told the commit happened.
-                if let Some(n) = sale_no {
+                if effects.leave_stale {
+                    {
+                        let mut h = lock(&self.health);
+                        h.truth = None;
+                        h.state.clear();
+                    }
+                    let n = sale_no.map(Ok).unwrap_or_else(|| crate::integrity::sale_no_high(&self.conn)).unwrap_or(0);
+                    self.witness(n, true);
+                } else if let Some(n) = sale_no {
                     self.witness(n, false);
                 }
                 jobs.into_iter().for_each(|j| j.finish(None));
@@ -345,6 +393,10 @@ enum Msg {
     ResetWitness(oneshot::Sender<Result<(), StoreError>>),
 }
 
+fn witness_failing(h: &Health) -> bool {
+    h.witness_problem.as_deref().is_some_and(|p| p.starts_with("cannot write"))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -369,11 +421,28 @@ struct Inner {
     public_key: ed25519_dalek::VerifyingKey,
     /// For signing sync requests and checkpoints of past sizes (replication).
     key: SigningKey,
-    tx: Mutex<mpsc::Sender<Msg>>,
+    /// `None` once the store is being closed.
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    /// The writer thread, joined when the last handle is dropped (so the database is closed,
+    /// its write-ahead log synced, when `drop` returns).
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
     inject_panic: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Stop the writer and wait for it (unless this runs on the writer itself, when a
+        // command held the last handle).
+        lock(&self.tx).take();
+        if let Some(h) = lock(&self.writer).take() {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
 }
 
 /// A handle to an open store node. Cheap to clone.
@@ -533,7 +602,7 @@ impl Store {
             rx.try_recv().map_err(|_| StoreError::Io("the rollback alert was not recorded".into()))??;
         }
         let (tx, rx) = mpsc::channel::<Msg>();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("stockade-writer".into())
             .spawn(move || {
                 let mut pending: Vec<oneshot::Sender<()>> = Vec::new();
@@ -594,7 +663,8 @@ impl Store {
                 retention_days: std::sync::atomic::AtomicI64::new(crate::customers::DEFAULT_RETENTION_DAYS),
                 public_key,
                 key: signing_key,
-                tx: Mutex::new(tx),
+                tx: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer_thread)),
                 readers: Mutex::new(Vec::new()),
                 health,
                 #[cfg(feature = "test-hooks")]
@@ -720,7 +790,7 @@ impl Store {
 
     fn send(&self, m: Msg) -> Result<(), StoreError> {
         let guard = self.inner.tx.lock().map_err(|_| StoreError::Io("writer lock poisoned".into()))?;
-        guard.send(m).map_err(|_| StoreError::Io("the writer has stopped".into()))
+        guard.as_ref().ok_or_else(|| StoreError::Io("the store is closing".into()))?.send(m).map_err(|_| StoreError::Io("the writer has stopped".into()))
     }
 
     fn submit<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError>

@@ -130,13 +130,7 @@ fn refused(m: String) -> StoreError {
 /// entries and checkpoints, from entry 1), keeps the damaged file as
 /// `store.db.damaged-<now_ms>` and puts the rebuilt one in its place. Refused, changing
 /// nothing, if the evidence does not verify or does not reach the witnessed head.
-pub fn repair(
-    dir: &Path,
-    salvage: &Salvage,
-    more: Option<Evidence<'_>>,
-    hq_key: Option<&VerifyingKey>,
-    now_ms: i64,
-) -> Result<RepairReport, StoreError> {
+pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key: Option<&VerifyingKey>, now_ms: i64) -> Result<RepairReport, StoreError> {
     let key = read_key_file(&dir.join(KEY_FILE))?;
     let public = key.verifying_key();
     let store_id = salvage.store_id.clone();

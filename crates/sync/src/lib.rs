@@ -613,10 +613,18 @@ async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, Sync
         Some(c) if c.base == cfg.hq_url.trim_end_matches('/') => c,
         slot => slot.insert(HqClient::new(&cfg.hq_url, store.clone())?),
     };
+    // On a stale branch (the store found itself behind its witness): HQ's copy first, so the
+    // stale entries are re-recorded after what HQ holds instead of being pushed as if nothing
+    // had happened.
+    if store.health().stale() {
+        let report = client.recover(&hq_key).await?;
+        tracing::warn!(recovered = report.recovered, reconciled = report.reconciled, lost = report.lost, "journal reconciled with HQ");
+        return Ok(true);
+    }
     let (acked, store_size) = match client.push_once(&hq_key, cfg.acked_size).await {
         Ok(x) => x,
-        // The store went back in time (HQ co-signed more): get HQ's copy back, re-record what
-        // only the store has after it, then push on.
+        // HQ co-signed more than the store holds, or other entries: its database went back in
+        // time without the witness noticing (the witness went with it). Same repair.
         Err(SyncError::Rollback { hq_size, message }) => {
             tracing::error!(hq_size, %message, "HQ holds more of this store's journal than the store: reconciling");
             let report = client.recover(&hq_key).await?;
@@ -625,13 +633,6 @@ async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, Sync
         }
         Err(e) => return Err(e),
     };
-    // On a stale branch that HQ accepted (HQ never had what the store lost): HQ's copy is all
-    // there is; reconcile to leave the stale branch, naming what was lost.
-    if store.health().stale() {
-        let report = client.recover(&hq_key).await?;
-        tracing::warn!(recovered = report.recovered, reconciled = report.reconciled, lost = report.lost, "journal reconciled with HQ");
-        return Ok(true);
-    }
     // A catalog update the store cannot apply must not slow replication down: it is logged and
     // retried at the next step.
     if let Err(e) = client.pull_catalog(&hq_key, &cfg.retailer_id).await {

@@ -85,6 +85,7 @@ impl From<StoreError> for ApiError {
             // A new command whose entry would take a total out of range: refused whole.
             StoreError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),
             StoreError::Damaged(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_damaged", msg),
+            StoreError::Unavailable { code, .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, msg),
             StoreError::Incident(id) => {
                 let mut a = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg);
                 a.incident = Some(Box::new(id));
