@@ -35,6 +35,44 @@ pub struct Health {
     pub witness_problem: Option<String>,
     /// Set when a check found the database damaged: no entry is appended until it is repaired.
     pub damaged: Option<String>,
+    /// Set while the disk is full: no sale is taken (sign-in and reads go on, on the space the
+    /// reserve file gave back); cleared by itself once the reserve can be written again.
+    pub disk_full: Option<String>,
+}
+
+/// A file of this many bytes is kept beside the database and given back when the disk fills
+/// up, so that sign-in, alerts and the witness still have room while sales are refused.
+pub const RESERVE_BYTES: usize = 4 << 20;
+pub const RESERVE_FILE: &str = "store.reserve";
+
+/// Writes the reserve file (whole, synced) if it is not there. `Err` when the disk has no room.
+pub(crate) fn ensure_reserve(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(RESERVE_FILE);
+    if std::fs::metadata(&path).map(|m| m.len() as usize == RESERVE_BYTES).unwrap_or(false) {
+        return Ok(());
+    }
+    let r = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&vec![0u8; RESERVE_BYTES])?;
+        f.sync_all()
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    r
+}
+
+/// Gives the reserve back to the disk.
+pub(crate) fn release_reserve(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
+}
+
+/// What the register and the API say while the disk is full.
+pub fn disk_full_message(dir: &Path) -> String {
+    format!(
+        "The store's disk is full: this sale was not recorded. Free space on the disk holding {} (HQ and the manager are alerted); selling resumes by itself when there is room. Sign-in and look-ups still work.",
+        dir.display()
+    )
 }
 
 /// What the register and the API say while the database is damaged.

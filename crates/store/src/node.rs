@@ -69,6 +69,8 @@ pub struct Tx<'a> {
     refuse: Option<&'a str>,
     /// Set while the witness file cannot be written: nothing is appended unwitnessed.
     witness_down: Option<&'a str>,
+    /// Set while the disk is full: nothing is appended (operational writes such as sign-in go on).
+    disk_full: Option<&'a str>,
     effects: &'a mut Effects,
     #[cfg(feature = "test-hooks")]
     inject_panic: &'a std::sync::atomic::AtomicBool,
@@ -90,6 +92,9 @@ impl Tx<'_> {
     fn check_can_append(&self) -> Result<(), StoreError> {
         if let Some(m) = self.refuse {
             return Err(StoreError::Damaged(m.to_string()));
+        }
+        if let Some(m) = self.disk_full {
+            return Err(StoreError::Unavailable { code: "disk_full", message: m.to_string() });
         }
         if let Some(m) = self.witness_down {
             return Err(StoreError::Unavailable {
@@ -169,6 +174,8 @@ enum CommitError {
     Failed(String),
     /// SQLite found the file damaged: the store stops taking sales (the message says why).
     Damaged(String),
+    /// The disk is full.
+    Full(String),
 }
 
 trait Job: Send {
@@ -203,6 +210,7 @@ impl<T: Send, F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send> Job for Ty
         let r = match (commit_error, self.result) {
             (Some(CommitError::Failed(e)), _) => Err(StoreError::Io(format!("commit failed, nothing was recorded: {e}"))),
             (Some(CommitError::Damaged(m)), _) => Err(StoreError::Damaged(m.clone())),
+            (Some(CommitError::Full(m)), _) => Err(StoreError::Unavailable { code: "disk_full", message: m.clone() }),
             (None, Some(r)) => r,
             (None, None) => Err(StoreError::Io("command did not run".into())),
         };
@@ -231,6 +239,8 @@ pub(crate) struct Writer {
     witness: Option<WitnessFile>,
     /// Commits since the write-ahead log was last copied into the database file.
     since_wal_checkpoint: u32,
+    /// While the disk is full: when the reserve file was last tried again.
+    last_reserve_probe: Option<std::time::Instant>,
     dir: PathBuf,
     health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
@@ -275,7 +285,17 @@ impl Writer {
         let start = self.head;
         let now_ms = self.clock.now_ms();
         let mut sale_no = None;
+        // A full disk: every 2 s the reserve file is written again; once it fits, there is room
+        // again and sales resume by themselves.
+        if lock(&self.health).disk_full.is_some() && self.last_reserve_probe.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(2)) {
+            self.last_reserve_probe = Some(std::time::Instant::now());
+            if crate::integrity::ensure_reserve(&self.dir).is_ok() {
+                tracing::warn!("disk space is back: taking sales again");
+                lock(&self.health).disk_full = None;
+            }
+        }
         let damaged = lock(&self.health).damaged.clone();
+        let disk_full = lock(&self.health).disk_full.clone();
         // A witness that could not be written is tried again first; while it still fails,
         // nothing is appended (a sale must never go unwitnessed).
         if witness_failing(&lock(&self.health)) {
@@ -301,6 +321,7 @@ impl Writer {
                         rng: &self.rng,
                         now_ms,
                         refuse: damaged.as_deref(),
+                        disk_full: disk_full.as_deref(),
                         witness_down: witness_down.as_deref(),
                         effects: &mut effects,
                         #[cfg(feature = "test-hooks")]
@@ -374,7 +395,14 @@ impl Writer {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.head = start;
                 tracing::error!(error = %e, "commit failed; batch rolled back");
-                let err = if crate::verify::is_corruption(&e) {
+                let err = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                    // Room for sign-in and alerts: the reserve goes back to the disk.
+                    crate::integrity::release_reserve(&self.dir);
+                    self.last_reserve_probe = Some(std::time::Instant::now());
+                    let m = crate::integrity::disk_full_message(&self.dir);
+                    lock(&self.health).disk_full.get_or_insert(m.clone());
+                    CommitError::Full(m)
+                } else if crate::verify::is_corruption(&e) {
                     let m = crate::integrity::damaged_message(&self.dir, &e.to_string());
                     CommitError::Damaged(lock(&self.health).damaged.get_or_insert(m).clone())
                 } else {
@@ -502,6 +530,7 @@ impl Store {
             force_checkpoint: true,
             witness: Some(WitnessFile::open(dir).map_err(|e| StoreError::Io(format!("cannot create the witness file: {e}")))?),
             since_wal_checkpoint: 0,
+            last_reserve_probe: None,
             dir: dir.to_path_buf(),
             health: Default::default(),
             #[cfg(feature = "test-hooks")]
@@ -555,6 +584,10 @@ impl Store {
                 None
             }
         };
+        if let Err(e) = crate::integrity::ensure_reserve(dir) {
+            tracing::error!(error = %e, "cannot write the disk reserve: the disk is full or read-only");
+            lock(&health).disk_full = Some(crate::integrity::disk_full_message(dir));
+        }
         let fresh_witness = crate::integrity::read_witness(dir, &info.store_id, &key.verifying_key())?.is_none_or(|w| w.lines == 0);
         let rules = RuleBook::builtin().map_err(|e| StoreError::Io(e.to_string()))?;
         let rng = match seed {
@@ -577,6 +610,7 @@ impl Store {
             force_checkpoint: false,
             witness,
             since_wal_checkpoint: 0,
+            last_reserve_probe: None,
             dir: dir.to_path_buf(),
             health: health.clone(),
             #[cfg(feature = "test-hooks")]
@@ -817,6 +851,12 @@ impl Store {
     /// (rather than answering "internal error" until the background check notices).
     fn damage_check<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
         match r {
+            Err(StoreError::Db(e)) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                crate::integrity::release_reserve(self.dir());
+                let message = crate::integrity::disk_full_message(self.dir());
+                lock(&self.inner.health).disk_full.get_or_insert(message.clone());
+                Err(StoreError::Unavailable { code: "disk_full", message })
+            }
             Err(StoreError::Db(e)) if crate::verify::is_corruption(&e) => {
                 let message = crate::integrity::damaged_message(self.dir(), &e.to_string());
                 self.set_damaged(message.clone());

@@ -498,7 +498,10 @@ impl HqClient {
             store_size,
             entries: wire,
             checkpoint: SignedCheckpoint { size: checkpoint.size, head: hex::encode(checkpoint.head), signature: hex::encode(signature), hq_signature: None },
-            problem: self.store.health().damaged,
+            problem: {
+                let h = self.store.health();
+                h.damaged.or(h.disk_full)
+            },
         };
         let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;
         let ack: AckAnswer = self.call(reqwest::Method::POST, "/hq/api/v1/push", body).await?;

@@ -159,7 +159,11 @@ pub fn stocked_store(dir: &Path, jurisdiction: &str, quantity: &str, env: &[(&st
 }
 
 pub fn hq_and_store(root: &Path, jurisdiction: &str, quantity: &str, env: &[(&str, &str)]) -> Pair {
-    let (store_dir, hq_dir) = (root.join("store"), root.join("hq"));
+    hq_and_store_at(root.join("store"), root.join("hq"), jurisdiction, quantity, env)
+}
+
+/// [`hq_and_store`] with the two folders chosen (e.g. the store on a small disk of its own).
+pub fn hq_and_store_at(store_dir: std::path::PathBuf, hq_dir: std::path::PathBuf, jurisdiction: &str, quantity: &str, env: &[(&str, &str)]) -> Pair {
     let (s, h) = (store_dir.to_str().unwrap(), hq_dir.to_str().unwrap());
     let init = run_ok(&["hq", "init", "--data", h], env);
     let hq_public_key = init.lines().find_map(|l| l.strip_prefix("HQ public key: ")).unwrap().to_string();
