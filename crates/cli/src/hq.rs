@@ -280,7 +280,7 @@ fn connect(at: &Where) -> Result<Db> {
 }
 
 pub fn open(at: &Where) -> Result<Hq> {
-    Hq::open(&at.data, connect(at)?, stockade_hq::system_clock()).with_context(|| format!("cannot open HQ in {}", at.data.display()))
+    Hq::open(&at.data, connect(at)?, hq_clock()).with_context(|| format!("cannot open HQ in {}", at.data.display()))
 }
 
 /// A journal pulled from a store, in the form `rebuild` reads (it re-checks everything).
@@ -308,7 +308,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 pub fn run(cmd: HqCmd) -> Result<i32> {
     match cmd {
         HqCmd::Init { at, name } => {
-            let hq = Hq::init(&at.data, connect(&at)?, &name, stockade_hq::system_clock())?;
+            let hq = Hq::init(&at.data, connect(&at)?, &name, hq_clock())?;
             let (_, token) = hq.bootstrap_admin()?;
             say!("HQ {} created ({})", hq.hq_id(), hq.db().engine());
             say!("HQ public key: {}", hq.public_key_hex());
@@ -364,7 +364,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
         }
         HqCmd::Migrate { at } => {
             let db = connect(&at)?;
-            let r = stockade_hq::migrate::migrate(&at.data, &db, stockade_hq::system_clock()()).context("migration failed")?;
+            let r = stockade_hq::migrate::migrate(&at.data, &db, hq_clock()()).context("migration failed")?;
             if r.applied.is_empty() {
                 say!("schema version {}: up to date, nothing to do", r.to_version);
             } else {
@@ -470,7 +470,7 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                     (Db::open_sqlite(&tmp)?, Some(tmp))
                 }
             };
-            let (hq, report) = stockade_hq::rebuild::rebuild(&at.data, db, &hq_backup, &store_backups, stockade_hq::system_clock())?;
+            let (hq, report) = stockade_hq::rebuild::rebuild(&at.data, db, &hq_backup, &store_backups, hq_clock())?;
             let verified = stockade_hq::verify::verify(&hq);
             drop(hq);
             if let Err(e) = verified {
@@ -638,5 +638,17 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             }
             Ok(0)
         }
+    }
+}
+
+/// HQ's clock: the system clock, unless `STOCKADE_HQ_CLOCK_FILE` names a file clock (tests that
+/// move HQ's time and a store's apart; never in production).
+fn hq_clock() -> stockade_hq::NowMs {
+    match std::env::var_os("STOCKADE_HQ_CLOCK_FILE") {
+        Some(p) => {
+            let clock = stockade_store::clock::FileClock::new(p);
+            std::sync::Arc::new(move || stockade_store::clock::Clock::now_ms(&clock))
+        }
+        None => stockade_hq::system_clock(),
     }
 }

@@ -44,7 +44,7 @@ fn a_full_disk_stops_sales_with_a_clear_error_and_selling_resumes_by_itself() {
     let pair = hq_and_store_at(disk.join("store"), tmp.path().join("hq"), "CA-ON", "100000", &env);
     let (s, h) = (pair.s(), pair.h());
     let hq_addr = free_addr();
-    let (mut hq, hq_url) = serve(&["hq", "serve", "--data", h, "--listen", &hq_addr, "--max-clock-skew-ms", "100000000000"], &[]);
+    let (mut hq, hq_url) = serve(&["hq", "serve", "--data", h, "--listen", &hq_addr], &[("STOCKADE_HQ_CLOCK_FILE", clock.to_str().unwrap())]);
     run_ok(&["store", "enroll", "--data", s, "--hq", &hq_url, "--code", &pair.code], &env);
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let (mut store, url) = start_store(&pair.store_dir, &env);

@@ -38,8 +38,10 @@ fn three_weeks_offline_the_store_keeps_selling_and_catches_up_by_itself() {
     let (store_dir, hq_dir, code) = (pair.store_dir.clone(), pair.hq_dir.clone(), pair.code.clone());
     let (s, h) = (pair.s(), pair.h());
     let hq_addr = free_addr();
-    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr, "--max-clock-skew-ms", "100000000000"];
-    let (mut hq, hq_url) = serve(&hq_args, &[]);
+    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr];
+    // HQ keeps the same (simulated) time as the store.
+    let hq_env = [("STOCKADE_HQ_CLOCK_FILE", clock.to_str().unwrap())];
+    let (mut hq, hq_url) = serve(&hq_args, &hq_env);
     run(&["store", "enroll", "--data", s, "--hq", &hq_url, "--code", &code]);
     kill(&mut hq); // HQ is down from here on: three weeks
 
@@ -129,7 +131,7 @@ fn three_weeks_offline_the_store_keeps_selling_and_catches_up_by_itself() {
 
     // HQ comes back at its address; the running store notices by itself.
     let caught_up_from = Instant::now();
-    let (mut hq, _) = serve(&hq_args, &[]);
+    let (mut hq, _) = serve(&hq_args, &hq_env);
     wait_caught_up(&client, &url, &token, Duration::from_secs(300));
     let catch_up = caught_up_from.elapsed();
     kill(&mut child);

@@ -72,8 +72,9 @@ fn drill(attack: Attack, hq_up_at_start: bool) {
     let (s, h) = (pair.s(), pair.h());
     let db = pair.store_dir.join("store.db");
     let hq_addr = free_addr();
-    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr, "--max-clock-skew-ms", "100000000000"];
-    let (mut hq, hq_url) = serve(&hq_args, &[]);
+    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr];
+    let hq_env = [("STOCKADE_HQ_CLOCK_FILE", clock.to_str().unwrap())];
+    let (mut hq, hq_url) = serve(&hq_args, &hq_env);
     run_ok(&["store", "enroll", "--data", s, "--hq", &hq_url, "--code", &pair.code], &env);
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
 
@@ -146,7 +147,7 @@ fn drill(attack: Attack, hq_up_at_start: bool) {
         let st = status(&client, &url, &token);
         assert!(st["integrity"].as_str().unwrap().starts_with("behind"), "{attack:?}: {st}");
         stale_numbers = reg.sell(&url, &token, 20);
-        let (hq2, _) = serve(&hq_args, &[]);
+        let (hq2, _) = serve(&hq_args, &hq_env);
         hq = hq2;
     }
     let since = Instant::now();
@@ -239,8 +240,9 @@ fn entries_lost_before_they_reached_hq_are_named_and_their_receipt_numbers_retir
     let (s, h) = (pair.s(), pair.h());
     let db = pair.store_dir.join("store.db");
     let hq_addr = free_addr();
-    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr, "--max-clock-skew-ms", "100000000000"];
-    let (mut hq, hq_url) = serve(&hq_args, &[]);
+    let hq_args = ["hq", "serve", "--data", h, "--listen", &hq_addr];
+    let hq_env = [("STOCKADE_HQ_CLOCK_FILE", clock.to_str().unwrap())];
+    let (mut hq, hq_url) = serve(&hq_args, &hq_env);
     run_ok(&["store", "enroll", "--data", s, "--hq", &hq_url, "--code", &pair.code], &env);
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
 
@@ -280,7 +282,7 @@ fn entries_lost_before_they_reached_hq_are_named_and_their_receipt_numbers_retir
     let stale = reg.sell(&url, &token, 20);
     let max_lost = *lost_numbers.iter().max().unwrap();
     assert!(stale.iter().all(|n| *n > max_lost), "receipt numbers of the lost sales reissued: {stale:?} vs {lost_numbers:?}");
-    let (hq2, _) = serve(&hq_args, &[]);
+    let (hq2, _) = serve(&hq_args, &hq_env);
     hq = hq2;
     let since = Instant::now();
     loop {

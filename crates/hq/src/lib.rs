@@ -415,7 +415,13 @@ impl Hq {
     pub fn store_problem(&self, store_id: &str, problem: &str) -> Result<(), HqError> {
         let (retailer_id, _) = self.store_key(store_id)?.ok_or_else(|| HqError::NotFound { what: "store", id: store_id.into() })?;
         let text: String = problem.chars().take(500).collect();
-        let kind = if text.contains("disk is full") { "disk_full" } else { "damaged" };
+        let kind = if text.starts_with("clock") {
+            "clock_skew"
+        } else if text.contains("disk is full") {
+            "disk_full"
+        } else {
+            "damaged"
+        };
         self.alert(&retailer_id, store_id, kind, &text);
         Ok(())
     }

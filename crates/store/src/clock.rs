@@ -5,6 +5,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync + 'static {
     /// UTC milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+    /// A clock moved by hand (tests, simulations): its jumps are not clock problems.
+    fn is_manual(&self) -> bool {
+        false
+    }
 }
 
 pub struct SystemClock;
@@ -33,6 +37,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+    fn is_manual(&self) -> bool {
+        true
     }
 }
 

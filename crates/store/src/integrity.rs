@@ -38,6 +38,39 @@ pub struct Health {
     /// Set while the disk is full: no sale is taken (sign-in and reads go on, on the space the
     /// reserve file gave back); cleared by itself once the reserve can be written again.
     pub disk_full: Option<String>,
+    /// Set while the store's clock is off by more than [`CLOCK_TOLERANCE_MS`], compared with
+    /// HQ's at a contact or with the time it kept itself since start.
+    pub clock: Option<ClockProblem>,
+    /// HQ confirmed the clock at this (clock reading, instant): the writer's new reference.
+    #[serde(skip)]
+    pub clock_confirmed: Option<(i64, std::time::Instant)>,
+}
+
+/// How far the clock may be off before sales are paused (ahead) or an alert is raised (behind).
+pub const CLOCK_TOLERANCE_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockProblem {
+    /// How far the store's clock is ahead (negative: behind).
+    pub ahead_ms: i64,
+    /// "hq" (compared with HQ's clock at a contact) or "monotonic" (a jump while running).
+    pub source: &'static str,
+    pub message: String,
+}
+
+impl ClockProblem {
+    pub fn new(ahead_ms: i64, source: &'static str) -> ClockProblem {
+        let against = if source == "hq" { "HQ's clock" } else { "the time the store kept since it started (the clock jumped)" };
+        let minutes = ahead_ms.abs() / 60_000;
+        let message = if ahead_ms > 0 {
+            format!(
+                "clock: the store's clock is {minutes} min ahead of {against}. Sales are paused so that none is booked on a day that has not started: set the clock right and selling resumes by itself."
+            )
+        } else {
+            format!("clock: the store's clock is {minutes} min behind {against}: set it right (sales go on, dated by the store's clock).")
+        };
+        ClockProblem { ahead_ms, source, message }
+    }
 }
 
 /// A file of this many bytes is kept beside the database and given back when the disk fills

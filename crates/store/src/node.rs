@@ -71,6 +71,9 @@ pub struct Tx<'a> {
     witness_down: Option<&'a str>,
     /// Set while the disk is full: nothing is appended (operational writes such as sign-in go on).
     disk_full: Option<&'a str>,
+    /// Set while the clock is ahead of the trusted time: nothing is appended (a sale would be
+    /// booked on a business day that has not started).
+    clock_ahead: Option<&'a str>,
     effects: &'a mut Effects,
     #[cfg(feature = "test-hooks")]
     inject_panic: &'a std::sync::atomic::AtomicBool,
@@ -95,6 +98,9 @@ impl Tx<'_> {
         }
         if let Some(m) = self.disk_full {
             return Err(StoreError::Unavailable { code: "disk_full", message: m.to_string() });
+        }
+        if let Some(m) = self.clock_ahead {
+            return Err(StoreError::Unavailable { code: "clock_ahead", message: m.to_string() });
         }
         if let Some(m) = self.witness_down {
             return Err(StoreError::Unavailable {
@@ -241,6 +247,9 @@ pub(crate) struct Writer {
     since_wal_checkpoint: u32,
     /// While the disk is full: when the reserve file was last tried again.
     last_reserve_probe: Option<std::time::Instant>,
+    /// The clock's reading and the monotonic instant taken together (at start, or when HQ
+    /// confirmed the clock): a wall clock that drifts from it has jumped.
+    clock_reference: (i64, std::time::Instant),
     dir: PathBuf,
     health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
@@ -272,6 +281,26 @@ impl Writer {
         }
     }
 
+    /// Compares the clock with the monotonic time since the reference; a jump beyond the
+    /// tolerance is a clock problem until the clock comes back (or HQ confirms it).
+    fn check_clock(&mut self, now_ms: i64) {
+        let mut h = lock(&self.health);
+        if let Some(reference) = h.clock_confirmed.take() {
+            self.clock_reference = reference;
+        }
+        let kept = self.clock_reference.0.saturating_add(self.clock_reference.1.elapsed().as_millis() as i64);
+        let drift = now_ms.saturating_sub(kept);
+        if drift.abs() > crate::integrity::CLOCK_TOLERANCE_MS {
+            if h.clock.as_ref().is_none_or(|c| c.source == "monotonic" && (c.ahead_ms - drift).abs() > 60_000) {
+                tracing::error!(drift_ms = drift, "the clock jumped");
+                h.clock = Some(crate::integrity::ClockProblem::new(drift, "monotonic"));
+            }
+        } else if h.clock.as_ref().is_some_and(|c| c.source == "monotonic") {
+            tracing::warn!("the clock is back in line");
+            h.clock = None;
+        }
+    }
+
     fn read_head(conn: &Connection) -> Result<(u64, Hash), StoreError> {
         let row: Option<(i64, Vec<u8>)> =
             conn.query_row("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
@@ -294,8 +323,12 @@ impl Writer {
                 lock(&self.health).disk_full = None;
             }
         }
+        if !self.clock.is_manual() {
+            self.check_clock(now_ms);
+        }
         let damaged = lock(&self.health).damaged.clone();
         let disk_full = lock(&self.health).disk_full.clone();
+        let clock_ahead = lock(&self.health).clock.as_ref().filter(|c| c.ahead_ms > crate::integrity::CLOCK_TOLERANCE_MS).map(|c| c.message.clone());
         // A witness that could not be written is tried again first; while it still fails,
         // nothing is appended (a sale must never go unwitnessed).
         if witness_failing(&lock(&self.health)) {
@@ -322,6 +355,7 @@ impl Writer {
                         now_ms,
                         refuse: damaged.as_deref(),
                         disk_full: disk_full.as_deref(),
+                        clock_ahead: clock_ahead.as_deref(),
                         witness_down: witness_down.as_deref(),
                         effects: &mut effects,
                         #[cfg(feature = "test-hooks")]
@@ -526,6 +560,7 @@ impl Store {
             key: key.clone(),
             head: (0, GENESIS),
             rng: Arc::new(Mutex::new(ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?)),
+            clock_reference: (clock.now_ms(), std::time::Instant::now()),
             clock,
             force_checkpoint: true,
             witness: Some(WitnessFile::open(dir).map_err(|e| StoreError::Io(format!("cannot create the witness file: {e}")))?),
@@ -611,6 +646,7 @@ impl Store {
             witness,
             since_wal_checkpoint: 0,
             last_reserve_probe: None,
+            clock_reference: (clock.now_ms(), std::time::Instant::now()),
             dir: dir.to_path_buf(),
             health: health.clone(),
             #[cfg(feature = "test-hooks")]
@@ -706,6 +742,26 @@ impl Store {
             }),
         };
         Ok(store)
+    }
+
+    /// Compares the store's clock with HQ's, read from an answer to a request sent at
+    /// `sent_ms` (store time). Off by more than the tolerance: a clock problem (sales paused
+    /// when ahead); within it: the clock is confirmed and any problem cleared.
+    pub fn observe_hq_clock(&self, sent_ms: i64, hq_ms: i64) {
+        let ahead = sent_ms.saturating_sub(hq_ms);
+        let mut h = lock(&self.inner.health);
+        if ahead.abs() > crate::integrity::CLOCK_TOLERANCE_MS {
+            if h.clock.as_ref().is_none_or(|c| c.source != "hq" || (c.ahead_ms - ahead).abs() > 60_000) {
+                tracing::error!(ahead_ms = ahead, "the store's clock is off HQ's");
+                h.clock = Some(crate::integrity::ClockProblem::new(ahead, "hq"));
+            }
+        } else {
+            if h.clock.is_some() {
+                tracing::warn!("the store's clock agrees with HQ's again");
+            }
+            h.clock = None;
+            h.clock_confirmed = Some((sent_ms, std::time::Instant::now()));
+        }
     }
 
     /// The store's integrity now (stale branch, witness problems).

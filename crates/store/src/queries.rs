@@ -532,11 +532,12 @@ pub fn status(conn: &Connection, store: &Store) -> Result<Status, StoreError> {
         held_hq_entries: crate::sync::held_hq_entries(conn)?,
         integrity: {
             let h = store.health();
-            match (h.damaged, h.disk_full) {
-                (Some(d), _) => format!("damaged: {d}"),
-                (None, Some(f)) => format!("disk full: {f}"),
-                (None, None) if h.state.is_empty() => "ok".into(),
-                (None, None) => h.state,
+            match (h.damaged, h.disk_full, h.clock) {
+                (Some(d), _, _) => format!("damaged: {d}"),
+                (None, Some(f), _) => format!("disk full: {f}"),
+                (None, None, Some(c)) => c.message,
+                (None, None, None) if h.state.is_empty() => "ok".into(),
+                (None, None, None) => h.state,
             }
         },
         witness_problem: store.health().witness_problem,

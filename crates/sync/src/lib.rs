@@ -312,6 +312,8 @@ trait RequestSigner: Send + Sync {
     fn key_hex(&self) -> String;
     fn now_ms(&self) -> i64;
     fn sign(&self, message: &[u8]) -> [u8; 64];
+    /// HQ's clock as its answer gave it, for a request sent at `sent_ms`.
+    fn observe_hq_time(&self, _sent_ms: i64, _hq_ms: i64) {}
 }
 
 impl RequestSigner for Store {
@@ -323,6 +325,9 @@ impl RequestSigner for Store {
     }
     fn sign(&self, message: &[u8]) -> [u8; 64] {
         Store::sign(self, message)
+    }
+    fn observe_hq_time(&self, sent_ms: i64, hq_ms: i64) {
+        self.observe_hq_clock(sent_ms, hq_ms);
     }
 }
 
@@ -368,6 +373,10 @@ async fn call<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| SyncError::Unreachable(e.to_string()))?;
     let status = resp.status();
+    // HQ's clock, on every answer: the store compares its own with it at every contact.
+    if let Some(hq_ms) = resp.headers().get(HEADER_TIME).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok()) {
+        signer.observe_hq_time(time_ms, hq_ms);
+    }
     let bytes = resp.bytes().await.map_err(|e| SyncError::Unreachable(e.to_string()))?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|e| SyncError::BadAnswer(e.to_string()));
@@ -500,7 +509,7 @@ impl HqClient {
             checkpoint: SignedCheckpoint { size: checkpoint.size, head: hex::encode(checkpoint.head), signature: hex::encode(signature), hq_signature: None },
             problem: {
                 let h = self.store.health();
-                h.damaged.or(h.disk_full)
+                h.damaged.or(h.disk_full).or(h.clock.map(|c| c.message))
             },
         };
         let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;

@@ -50,7 +50,31 @@ fn check_signature(s: &HqState, key: &ed25519_dalek::VerifyingKey, method: &Meth
         s.hq.now_ms(),
         s.max_skew_ms,
     )
-    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", e.to_string()))
+    .map_err(|e| match e {
+        // A store whose clock is off: refused (its requests could be replayed later), and HQ
+        // says so where people look, instead of showing a store that merely went quiet.
+        stockade_sync::AuthError::Skew => {
+            let hq = s.hq.clone();
+            let pk = hex::encode(key.to_bytes());
+            let theirs = header(headers, HEADER_TIME).ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+            let off = theirs.saturating_sub(s.hq.now_ms());
+            tokio::task::spawn_blocking(move || {
+                if let Ok(Some(sid)) = hq.store_id_of_key(&pk) {
+                    let minutes = off / 60_000;
+                    let text = format!(
+                        "clock: the store's clock is {} min {} HQ's; its requests are refused until it is set right",
+                        minutes.abs(),
+                        if off > 0 { "ahead of" } else { "behind" }
+                    );
+                    if let Err(e) = hq.store_problem(&sid, &text) {
+                        tracing::error!(error = %e, "cannot record the clock alert");
+                    }
+                }
+            });
+            ApiError::new(StatusCode::UNAUTHORIZED, "clock_skew", e.to_string())
+        }
+        e => ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", e.to_string()),
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -330,7 +354,17 @@ fn endpoint(path: &str) -> Option<axum::routing::MethodRouter<HqState>> {
     })
 }
 
+/// Every answer carries HQ's clock (`x-stockade-time`, UTC ms), so a store compares its own
+/// clock with HQ's at every contact, even when its request was refused.
+async fn with_hq_time(State(s): State<HqState>, mut res: axum::response::Response) -> axum::response::Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&s.hq.now_ms().to_string()) {
+        res.headers_mut().insert(HEADER_TIME, v);
+    }
+    res
+}
+
 pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
+    let state = HqState { hq: hq.clone(), max_skew_ms };
     let mut router = Router::new();
     for (_, path, _) in ROUTES {
         if let Some(e) = endpoint(path) {
@@ -342,8 +376,9 @@ pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_PUSH_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::map_response_with_state(state.clone(), with_hq_time))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(HqState { hq, max_skew_ms })
+        .with_state(state)
 }
 
 /// Serves HQ until `shutdown` resolves.
