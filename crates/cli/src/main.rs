@@ -56,8 +56,15 @@ enum Cmd {
     Backup {
         #[arg(long)]
         data: PathBuf,
+        /// Write the backup to this file (replaced atomically: the previous one survives a crash).
+        #[arg(long, conflicts_with = "to")]
+        out: Option<PathBuf>,
+        /// Or into this folder (e.g. on a second disk), as a new dated file, keeping the
+        /// newest --keep files (for cron; `store serve --backup-to` does the same on a schedule).
         #[arg(long)]
-        out: PathBuf,
+        to: Option<PathBuf>,
+        #[arg(long, default_value_t = 48)]
+        keep: usize,
     },
     /// Rebuild a store in an empty folder from a backup file, after verifying every entry and
     /// signature against the store's key.
@@ -73,6 +80,12 @@ enum Cmd {
         manager: String,
         #[arg(long, env = "STOCKADE_MANAGER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// HQ's public key: HQ's co-signatures in the backup are checked (and kept).
+        #[arg(long)]
+        hq_key: Option<String>,
+        /// The store's witness file: the backup must agree with it; what it lacks is said.
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
     /// Create (or reuse) a demo store under ./stockade-data, stock it, and serve it on loopback.
     Demo {
@@ -284,6 +297,14 @@ enum StoreCmd {
         /// journal, the projections); the first runs 2 s after start.
         #[arg(long, default_value_t = 3_600)]
         verify_every_s: u64,
+        /// Write a self-verifying backup into this folder (a second disk) on a schedule.
+        #[arg(long)]
+        backup_to: Option<PathBuf>,
+        #[arg(long, default_value_t = 3_600)]
+        backup_every_s: u64,
+        /// Backups kept in --backup-to (the newest).
+        #[arg(long, default_value_t = 48)]
+        backup_keep: usize,
     },
     /// Link this store to head office with the code from `stockade hq add-store`.
     Enroll {
@@ -520,24 +541,65 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Cmd::Backup { data, out } => {
+        Cmd::Backup { data, out, to, keep } => {
             let store = open(&data)?;
-            let bytes = store.backup()?;
-            write_private(&out, std::str::from_utf8(&bytes).context("backup is not UTF-8")?)?;
-            let b = stockade_journal::backup::decode(std::str::from_utf8(&bytes)?)?;
-            say!("backup of store {} written to {}: {} entries, head {}", b.header.id, out.display(), b.entries.len(), hex::encode(b.head));
+            let (path, b) = match (out, to) {
+                (Some(out), _) => (out.clone(), backup_to_file(&store, &out)?),
+                (None, Some(folder)) => backup_into(&store, &folder, keep)?,
+                (None, None) => bail!("say where: --out FILE or --to FOLDER"),
+            };
+            say!("backup of store {} written to {} and checked: {} entries, head {}", b.header.id, path.display(), b.entries.len(), hex::encode(b.head));
             Ok(0)
         }
-        Cmd::Restore { data, from, key, manager, password } => {
+        Cmd::Restore { data, from, key, manager, password, hq_key, witness } => {
             let text = std::fs::read_to_string(&from).with_context(|| format!("cannot read {}", from.display()))?;
             let b = stockade_journal::backup::decode(&text).with_context(|| format!("{} is not an intact backup", from.display()))?;
             if b.header.journal != "store" {
                 bail!("{} is a backup of HQ's journal, not of a store", from.display());
             }
             let key = stockade_journal::keyfile::read(&key)?;
+            let hq_key = match &hq_key {
+                Some(k) => Some(stockade_journal::verifying_key_from_hex(k).context("--hq-key is not an Ed25519 public key in hex")?),
+                None => None,
+            };
+            // The store's witness file (kept elsewhere, or the old folder's): the backup must
+            // agree with it, and what it lacks is said.
+            if let Some(w) = &witness {
+                let bytes = std::fs::read(w).with_context(|| format!("cannot read {}", w.display()))?;
+                let store_id = b.entries.first().and_then(|(_, e)| stockade_journal::Envelope::decode(e).ok()).map(|e| e.store).unwrap_or_default();
+                let wit = stockade_journal::witness::Witness::read(&bytes, &store_id, &key.verifying_key());
+                if let Some(f) = wit.furthest {
+                    let mut head = stockade_journal::GENESIS;
+                    let mut at = None;
+                    for (seq, e) in &b.entries {
+                        head = stockade_journal::chain_hash(&head, e);
+                        if *seq == f.size {
+                            at = Some(head);
+                        }
+                    }
+                    match at {
+                        Some(h) if h != f.head => bail!("the backup contradicts the witness at entry {}: not restored", f.size),
+                        Some(_) => say!("the backup reaches every witnessed entry (witnessed: {})", f.size),
+                        None => say!(
+                            "warning: the backup ends at entry {} but the store had witnessed entry {}: run `stockade store repair --data {} --from-hq` after restoring to get the rest from HQ",
+                            b.entries.len(),
+                            f.size,
+                            data.display()
+                        ),
+                    }
+                }
+            }
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_password);
-            let r = stockade_store::sync::restore(&data, &key, None, &b.entries, &b.checkpoints, &manager, &password)?;
+            let r = stockade_store::sync::restore(
+                &data,
+                &key,
+                hq_key.as_ref().map(|k| (k, stockade_store::sync::CoSignatures::CheckOnly)),
+                &b.entries,
+                &b.checkpoints,
+                &manager,
+                &password,
+            )?;
             say!("restored store {} in {}: {} entries, {} checkpoints verified, head {}", r.store_id, data.display(), r.entries, r.checkpoints, r.head_hash);
             if generated {
                 say!("manager login: {manager} / {password}  (shown once; change it)");
@@ -584,7 +646,17 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             say!("retailer key written to {} (0600): give it to each of the retailer's stores at `store init --retailer-key`", out.display());
             Ok(0)
         }
-        StoreCmd::Serve { data, listen, sync_max_backoff_ms, sync_idle_ms, customer_retention_days, verify_every_s } => {
+        StoreCmd::Serve {
+            data,
+            listen,
+            sync_max_backoff_ms,
+            sync_idle_ms,
+            customer_retention_days,
+            verify_every_s,
+            backup_to,
+            backup_every_s,
+            backup_keep,
+        } => {
             let store = match Store::open(&data, stockade_store::clock::from_env(), None) {
                 Ok(store) => store,
                 // Too damaged to open: the register still answers, with the repair command.
@@ -612,7 +684,8 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 min_backoff: std::time::Duration::from_millis(200.min(sync_max_backoff_ms)),
                 max_backoff: std::time::Duration::from_millis(sync_max_backoff_ms),
             };
-            runtime()?.block_on(serve(store, &listen, pacing))?;
+            let schedule = backup_to.map(|folder| (folder, std::time::Duration::from_secs(backup_every_s.max(1)), backup_keep.max(1)));
+            runtime()?.block_on(serve(store, &listen, pacing, schedule))?;
             Ok(0)
         }
         StoreCmd::Enroll { data, hq, code } => {
@@ -788,7 +861,52 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
     }
 }
 
-async fn serve(store: Store, listen: &str, pacing: stockade_sync::Pacing) -> Result<()> {
+/// Backups on a schedule while the store serves: a new dated file every `every`, written
+/// beside its final name, synced, renamed, read back and checked; the newest `keep` are kept.
+fn spawn_backups(store: Store, schedule: Option<(PathBuf, std::time::Duration, usize)>) {
+    let Some((folder, every, keep)) = schedule else { return };
+    tokio::spawn(async move {
+        loop {
+            let (s, f) = (store.clone(), folder.clone());
+            match tokio::task::spawn_blocking(move || backup_into(&s, &f, keep)).await {
+                Ok(Ok((path, b))) => tracing::info!(path = %path.display(), entries = b.entries.len(), "scheduled backup written and checked"),
+                Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "scheduled backup failed"),
+                Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// Writes the store's backup to `path` (atomically) and reads it back: it must decode whole.
+fn backup_to_file(store: &Store, path: &Path) -> Result<stockade_journal::backup::Backup> {
+    let bytes = store.backup()?;
+    write_private(path, std::str::from_utf8(&bytes).context("backup is not UTF-8")?)?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read back {}", path.display()))?;
+    stockade_journal::backup::decode(&text).with_context(|| format!("{} does not read back whole", path.display()))
+}
+
+/// A new dated backup in `folder`, checked; then only the newest `keep` of this store's are kept.
+fn backup_into(store: &Store, folder: &Path, keep: usize) -> Result<(PathBuf, stockade_journal::backup::Backup)> {
+    std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let prefix = format!("store-{}-", store.info().store_id);
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let path = folder.join(format!("{prefix}{stamp}.backup"));
+    let b = backup_to_file(store, &path)?;
+    let mut mine: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".backup")))
+        .collect();
+    mine.sort();
+    let excess = mine.len().saturating_sub(keep.max(1));
+    for old in mine.into_iter().take(excess) {
+        std::fs::remove_file(&old).with_context(|| format!("cannot remove the old backup {}", old.display()))?;
+    }
+    Ok((path, b))
+}
+
+async fn serve(store: Store, listen: &str, pacing: stockade_sync::Pacing, backups: Option<(PathBuf, std::time::Duration, usize)>) -> Result<()> {
+    spawn_backups(store.clone(), backups);
     // A store that found itself behind its witness gets the missing entries back from HQ
     // before it sells, when HQ answers; otherwise it sells on a stale branch and reconciles at
     // the first contact.
@@ -835,7 +953,8 @@ async fn restore_from_hq(
     // back nothing but its own journal.
     let page = stockade_sync::fetch_journal_with_key(hq_url, &key).await?;
     let entries: Vec<(u64, Vec<u8>)> = page.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect();
-    let report = stockade_store::sync::restore(data, &key, Some(&hq_key), &entries, &page.checkpoints, manager, password)?;
+    let report =
+        stockade_store::sync::restore(data, &key, Some((&hq_key, stockade_store::sync::CoSignatures::Keep)), &entries, &page.checkpoints, manager, password)?;
     let store = open(data)?;
     let first = &report.store_id;
     store

@@ -154,14 +154,22 @@ pub struct RestoreReport {
 }
 
 /// Rebuilds a store in the empty folder `dir` from entries and checkpoints, after checking the
-/// whole chain, that every checkpoint is signed by `key` (and co-signed by `hq_key` when given),
+/// whole chain, that every checkpoint is signed by `key` (and co-signed by HQ when its key is given),
 /// and that the last checkpoint covers the last entry. The key file is written with mode 0600.
-/// Co-signatures are kept only when `hq_key` is given to check them.
+/// Co-signatures are checked when HQ's key is given, and kept with [`CoSignatures::Keep`] (when
+/// the store's link to HQ, which `verify` checks them against, is set up after).
 /// Staff passwords are not in the journal: `manager` gets `password` so someone can log in.
+/// What a restore does with HQ's co-signatures once checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoSignatures {
+    CheckOnly,
+    Keep,
+}
+
 pub fn restore(
     dir: &std::path::Path,
     key: &ed25519_dalek::SigningKey,
-    hq_key: Option<&ed25519_dalek::VerifyingKey>,
+    hq: Option<(&ed25519_dalek::VerifyingKey, CoSignatures)>,
     entries: &[(u64, Vec<u8>)],
     checkpoints: &[SignedCheckpoint],
     manager: &str,
@@ -194,13 +202,13 @@ pub fn restore(
         if !cp.verify(&public, &sig) {
             return Err(bad(format!("checkpoint {} is not signed by this store's key", c.size)));
         }
-        let hq_sig = match (&c.hq_signature, hq_key) {
-            (Some(h), Some(k)) => {
+        let hq_sig = match (&c.hq_signature, hq) {
+            (Some(h), Some((k, keep))) => {
                 let h = hex::decode(h).unwrap_or_default();
                 if !cp.verify(k, &h) {
                     return Err(bad(format!("checkpoint {}: HQ's co-signature does not verify", c.size)));
                 }
-                Some(h)
+                Some(h).filter(|_| keep == CoSignatures::Keep)
             }
             // Without HQ's key a co-signature cannot be checked: it is not kept.
             (_, None) | (None, _) => None,
