@@ -121,14 +121,19 @@ fn start(dir: &Path) {
         let k: i64 = c.query_row("SELECT MAX(seq) FROM journal", [], |r| r.get(0)).unwrap();
         let template: Vec<u8> = c.query_row("SELECT bytes FROM journal WHERE seq = ?1", [k], |r| r.get(0)).unwrap();
         let template = String::from_utf8(template).unwrap();
-        let store_id = stockade_journal::Envelope::decode(&c.query_row("SELECT bytes FROM journal WHERE seq = 1", [], |r| r.get::<_, Vec<u8>>(0)).unwrap()).unwrap().store;
+        let store_id =
+            stockade_journal::Envelope::decode(&c.query_row("SELECT bytes FROM journal WHERE seq = 1", [], |r| r.get::<_, Vec<u8>>(0)).unwrap()).unwrap().store;
         let mut prev: [u8; 32] = c.query_row("SELECT hash FROM journal WHERE seq = ?1", [k - 1000], |r| r.get::<_, Vec<u8>>(0)).unwrap().try_into().unwrap();
         let at = template.find("\"seq\":").unwrap() + 6;
         let end = at + template[at..].find(',').unwrap();
         for seq in k - 999..=k {
             let bytes = format!("{}{seq}{}", &template[..at], &template[end..]);
             let hash = stockade_journal::chain_hash(&prev, bytes.as_bytes());
-            c.execute("UPDATE journal SET bytes = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4", rusqlite::params![bytes.as_bytes(), &prev[..], &hash[..], seq]).unwrap();
+            c.execute(
+                "UPDATE journal SET bytes = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+                rusqlite::params![bytes.as_bytes(), &prev[..], &hash[..], seq],
+            )
+            .unwrap();
             prev = hash;
         }
         let sale_no: i64 = c.query_row("SELECT MAX(sale_no) FROM sales", [], |r| r.get(0)).unwrap();

@@ -207,3 +207,30 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn the_store_journal_is_append_only_except_for_reconciliation() {
+    // Store journal rows are inserted by the writer (and by restore/repair into a new file);
+    // they are changed or removed in exactly one place: `integrity.rs`, when a stale branch is
+    // replaced by HQ's co-signed copy (the replaced entries are kept in `stale_entries`).
+    let mut bad = Vec::new();
+    for f in rust_files(&root().join("crates/store/src")) {
+        if f.ends_with("integrity.rs") {
+            continue;
+        }
+        for needle in ["DELETE FROM journal", "UPDATE journal"] {
+            bad.extend(hits(&f, needle));
+        }
+    }
+    assert!(bad.is_empty(), "store journal rows changed outside integrity.rs:\n{}", bad.join("\n"));
+    // And the witness is written only by the writer and the files that make a new store.
+    let mut writers = Vec::new();
+    for c in crates() {
+        for f in rust_files(&root().join("crates").join(&c).join("src")) {
+            writers.extend(hits(&f, "WitnessFile::open"));
+        }
+    }
+    let allowed = ["crates/store/src/node.rs", "crates/store/src/sync.rs", "crates/store/src/repair.rs", "crates/store/src/integrity.rs"];
+    let stray: Vec<&String> = writers.iter().filter(|h| !allowed.iter().any(|a| h.starts_with(a))).collect();
+    assert!(stray.is_empty(), "the witness file opened outside the writer, restore and repair: {stray:?}");
+}
