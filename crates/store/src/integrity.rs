@@ -41,9 +41,9 @@ pub struct Health {
     /// Set while the store's clock is off by more than [`CLOCK_TOLERANCE_MS`], compared with
     /// HQ's at a contact or with the time it kept itself since start.
     pub clock: Option<ClockProblem>,
-    /// HQ confirmed the clock at this (clock reading, instant): the writer's new reference.
+    /// HQ confirmed the clock at this (clock reading, [`steady_ms`]): the writer's new reference.
     #[serde(skip)]
-    pub clock_confirmed: Option<(i64, std::time::Instant)>,
+    pub clock_confirmed: Option<(i64, i64)>,
 }
 
 /// How far the clock may be off before sales are paused (ahead) or an alert is raised (behind).
@@ -61,15 +61,58 @@ pub struct ClockProblem {
 impl ClockProblem {
     pub fn new(ahead_ms: i64, source: &'static str) -> ClockProblem {
         let against = if source == "hq" { "HQ's clock" } else { "the time the store kept since it started (the clock jumped)" };
-        let minutes = ahead_ms.abs() / 60_000;
-        let message = if ahead_ms > 0 {
-            format!(
-                "clock: the store's clock is {minutes} min ahead of {against}. Sales are paused so that none is booked on a day that has not started: set the clock right and selling resumes by itself."
-            )
-        } else {
-            format!("clock: the store's clock is {minutes} min behind {against}: set it right (sales go on, dated by the store's clock).")
-        };
+        let minutes = ahead_ms.unsigned_abs() / 60_000;
+        let way = if ahead_ms > 0 { "ahead of" } else { "behind" };
+        let message = format!("clock: the store's clock is {minutes} min {way} {against}: set it right (sales are dated by the store's clock)");
         ClockProblem { ahead_ms, source, message }
+    }
+}
+
+/// The refusal while the store's clock says a business day has started that has not by the
+/// trusted time (HQ's, or the one the store kept): `None` when both give the same local day.
+pub fn clock_refusal(tz: chrono_tz::Tz, now_ms: i64, problem: &ClockProblem) -> Option<String> {
+    if problem.ahead_ms <= CLOCK_TOLERANCE_MS {
+        return None;
+    }
+    let trusted = now_ms.saturating_sub(problem.ahead_ms);
+    let (shown, real) = (crate::apply::local_date(tz, now_ms), crate::apply::local_date(tz, trusted));
+    (shown > real).then(|| {
+        format!(
+            "The store's clock says {shown} but it is still {real} ({}): sales are paused so that none is booked on a business day that has not started. Set the clock right and selling resumes by itself.",
+            problem.message.trim_start_matches("clock: ")
+        )
+    })
+}
+
+/// Milliseconds on a clock that never jumps and keeps counting while the machine sleeps (Linux
+/// `CLOCK_BOOTTIME`; elsewhere the monotonic clock): the reference a wall-clock jump is measured against.
+pub fn steady_ms() -> i64 {
+    #[cfg(target_os = "linux")]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        t.tv_sec.saturating_mul(1000).saturating_add(t.tv_nsec / 1_000_000)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_millis() as i64
+    }
+}
+
+/// Whether the disk holding `dir` has room for the reserve and as much again (so that writing
+/// the reserve back does not fill it at once).
+pub(crate) fn room_for_reserve(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        match rustix::fs::statvfs(dir) {
+            Ok(s) => s.f_bavail.saturating_mul(s.f_frsize) >= 3 * RESERVE_BYTES as u64,
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        true
     }
 }
 
@@ -168,8 +211,11 @@ impl WitnessFile {
             return self.rewrite(store_id, key, record);
         }
         let line = record.line(store_id, key);
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
+        if let Err(e) = self.file.write_all(&line).and_then(|_| self.file.sync_data()) {
+            // A line cut short (a full disk) is taken back, so the next one starts whole.
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
         self.len += line.len() as u64;
         Ok(())
     }
@@ -288,6 +334,7 @@ pub(crate) fn check_at_start(
     store_id: &str,
     key: &SigningKey,
     head: (u64, Hash),
+    witness: Option<Witness>,
     now_ms: i64,
 ) -> Result<(Start, Health), StoreError> {
     let mut health = Health::default();
@@ -305,7 +352,6 @@ pub(crate) fn check_at_start(
         health.damaged = Some(damaged_message(dir, &e.to_string()));
         return Ok((Start::Whole, health));
     }
-    let witness = read_witness(dir, store_id, &key.verifying_key())?;
     if let Some(p) = pending(conn)? {
         crate::verify::check_signed_head(conn, &key.verifying_key(), head)?;
         // Already on a stale branch; the witness also knows how far the branch went: a
@@ -531,6 +577,9 @@ impl Store {
         checkpoints: Vec<SignedCheckpoint>,
         hq_key: VerifyingKey,
     ) -> Result<RecoveryReport, StoreError> {
+        if let Some(m) = self.health().damaged {
+            return Err(StoreError::Damaged(m));
+        }
         let store = self.clone();
         let truth = self.health().truth;
         let report = self.write(move |tx| reconcile_in(tx, &store, &entries, &checkpoints, &hq_key, truth)).await?;
@@ -719,4 +768,28 @@ pub fn stale_entries(conn: &Connection) -> Result<Vec<(u64, u64)>, StoreError> {
     let mut st = conn.prepare("SELECT seq, reconciled_as FROM stale_entries ORDER BY recovery, seq")?;
     let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sales_pause_only_when_the_clock_has_started_a_day_that_has_not() {
+        let tz: chrono_tz::Tz = "America/Toronto".parse().unwrap();
+        let noon = 1_795_366_800_000; // 2026-11-22 12:00 in Toronto
+        let hour = 3_600_000;
+        // An hour ahead at noon: the same business day, an alert but no pause.
+        assert_eq!(clock_refusal(tz, noon, &ClockProblem::new(hour, "hq")), None);
+        // A day ahead: a day that has not started.
+        let refusal = clock_refusal(tz, noon + 24 * hour, &ClockProblem::new(24 * hour, "hq")).unwrap();
+        assert!(refusal.contains("2026-11-23") && refusal.contains("2026-11-22"), "{refusal}");
+        // Twenty minutes ahead at 23:50: past midnight by the store's clock only.
+        let late = noon + 11 * hour + 50 * 60_000;
+        assert!(clock_refusal(tz, late + 20 * 60_000, &ClockProblem::new(20 * 60_000, "monotonic")).is_some());
+        // Behind never pauses; extreme values do not overflow.
+        assert_eq!(clock_refusal(tz, noon, &ClockProblem::new(-24 * hour, "hq")), None);
+        let _ = clock_refusal(tz, i64::MIN, &ClockProblem::new(i64::MAX, "hq"));
+        let _ = ClockProblem::new(i64::MIN, "hq");
+    }
 }

@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 
 pub const DB_FILE: &str = "store.db";
 pub const KEY_FILE: &str = "store.key";
+/// Held shared by every open store and exclusively by `store repair`.
+pub const LOCK_FILE: &str = "store.lock";
 /// Most commands folded into one commit.
 pub const MAX_BATCH: usize = 64;
 /// A signed checkpoint is stored whenever a commit crosses a multiple of this many entries.
@@ -249,7 +251,9 @@ pub(crate) struct Writer {
     last_reserve_probe: Option<std::time::Instant>,
     /// The clock's reading and the monotonic instant taken together (at start, or when HQ
     /// confirmed the clock): a wall clock that drifts from it has jumped.
-    clock_reference: (i64, std::time::Instant),
+    clock_reference: (i64, i64),
+    /// The store's time zone (a business day is a local day).
+    tz: chrono_tz::Tz,
     dir: PathBuf,
     health: Arc<Mutex<Health>>,
     #[cfg(feature = "test-hooks")]
@@ -260,6 +264,9 @@ impl Writer {
     /// Appends the witness line for the committed head (or rewrites the file to it). A failure
     /// does not undo the commit: it is logged and shown by `status`.
     fn witness(&mut self, sale_no: u64, rewrite: bool) {
+        if self.witness.is_none() {
+            self.witness = WitnessFile::open(&self.dir).ok();
+        }
         let truth = lock(&self.health).truth;
         let record = WitnessRecord { size: self.head.0, head: self.head.1, sale_no, truth };
         let r = match self.witness.as_mut() {
@@ -277,6 +284,10 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "cannot write the witness file");
                 h.witness_problem = Some(format!("cannot write the witness file: {e}"));
+                if e.kind() == std::io::ErrorKind::StorageFull {
+                    crate::integrity::release_reserve(&self.dir);
+                    h.disk_full.get_or_insert_with(|| crate::integrity::disk_full_message(&self.dir));
+                }
             }
         }
     }
@@ -288,10 +299,10 @@ impl Writer {
         if let Some(reference) = h.clock_confirmed.take() {
             self.clock_reference = reference;
         }
-        let kept = self.clock_reference.0.saturating_add(self.clock_reference.1.elapsed().as_millis() as i64);
+        let kept = self.clock_reference.0.saturating_add(crate::integrity::steady_ms().saturating_sub(self.clock_reference.1));
         let drift = now_ms.saturating_sub(kept);
-        if drift.abs() > crate::integrity::CLOCK_TOLERANCE_MS {
-            if h.clock.as_ref().is_none_or(|c| c.source == "monotonic" && (c.ahead_ms - drift).abs() > 60_000) {
+        if drift.unsigned_abs() > crate::integrity::CLOCK_TOLERANCE_MS as u64 {
+            if h.clock.as_ref().is_none_or(|c| c.source == "monotonic" && c.ahead_ms.saturating_sub(drift).unsigned_abs() > 60_000) {
                 tracing::error!(drift_ms = drift, "the clock jumped");
                 h.clock = Some(crate::integrity::ClockProblem::new(drift, "monotonic"));
             }
@@ -318,7 +329,7 @@ impl Writer {
         // again and sales resume by themselves.
         if lock(&self.health).disk_full.is_some() && self.last_reserve_probe.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(2)) {
             self.last_reserve_probe = Some(std::time::Instant::now());
-            if crate::integrity::ensure_reserve(&self.dir).is_ok() {
+            if crate::integrity::room_for_reserve(&self.dir) && crate::integrity::ensure_reserve(&self.dir).is_ok() {
                 tracing::warn!("disk space is back: taking sales again");
                 lock(&self.health).disk_full = None;
             }
@@ -328,7 +339,7 @@ impl Writer {
         }
         let damaged = lock(&self.health).damaged.clone();
         let disk_full = lock(&self.health).disk_full.clone();
-        let clock_ahead = lock(&self.health).clock.as_ref().filter(|c| c.ahead_ms > crate::integrity::CLOCK_TOLERANCE_MS).map(|c| c.message.clone());
+        let clock_ahead = lock(&self.health).clock.as_ref().and_then(|c| crate::integrity::clock_refusal(self.tz, now_ms, c));
         // A witness that could not be written is tried again first; while it still fails,
         // nothing is appended (a sale must never go unwitnessed).
         if witness_failing(&lock(&self.health)) {
@@ -346,6 +357,7 @@ impl Writer {
             for job in jobs.iter_mut() {
                 self.conn.execute_batch("SAVEPOINT cmd")?;
                 let before = self.head;
+                let effects_before = effects.leave_stale;
                 let ok = {
                     let mut tx = Tx {
                         conn: &self.conn,
@@ -381,6 +393,8 @@ impl Writer {
                 if !ok {
                     self.conn.execute_batch("ROLLBACK TO cmd")?;
                     self.head = before;
+                    // What a failed command asked for is undone with it.
+                    effects.leave_stale = effects_before;
                 }
                 self.conn.execute_batch("RELEASE cmd")?;
             }
@@ -490,6 +504,8 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     health: Arc<Mutex<Health>>,
+    /// The shared lock on `store.lock`, released when the store is closed.
+    _lock: std::fs::File,
     #[cfg(feature = "test-hooks")]
     inject_panic: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -560,7 +576,8 @@ impl Store {
             key: key.clone(),
             head: (0, GENESIS),
             rng: Arc::new(Mutex::new(ChaCha20Rng::from_rng(rand::rngs::OsRng).map_err(|e| StoreError::Io(e.to_string()))?)),
-            clock_reference: (clock.now_ms(), std::time::Instant::now()),
+            clock_reference: (clock.now_ms(), crate::integrity::steady_ms()),
+            tz: pack.timezone.parse().unwrap_or(chrono_tz::UTC),
             clock,
             force_checkpoint: true,
             witness: Some(WitnessFile::open(dir).map_err(|e| StoreError::Io(format!("cannot create the witness file: {e}")))?),
@@ -600,17 +617,30 @@ impl Store {
             return Err(StoreError::Io(format!("no store in {}: run `stockade store init --data {}` first", dir.display(), dir.display())));
         }
         let key = read_key_file(&dir.join(KEY_FILE))?;
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| StoreError::Io(format!("cannot open {}: {e}", dir.join(LOCK_FILE).display())))?;
+        lock_file
+            .try_lock_shared()
+            .map_err(|_| StoreError::Io("the store is being repaired (`stockade store repair`): start it again once the repair is done".into()))?;
         let conn = open_connection(&db_path, false)?;
         // A database written by a newer release is refused here; an older one is backed up
         // and migrated (see `migrate.rs`).
         crate::migrate::migrate(&conn, dir, clock.now_ms())?;
         // Everything committed before this start goes into the database file now.
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
-        let head = Writer::read_head(&conn)?;
+        // The witness is read before the head: a store serving meanwhile writes its witness
+        // line after its commit, so the head read next is never behind the witness read here.
+        let witness_bytes = std::fs::read(dir.join(crate::integrity::WITNESS_FILE)).ok();
         let info = read_info(&conn)?;
+        let head = Writer::read_head(&conn)?;
+        let witness = witness_bytes.map(|b| stockade_journal::witness::Witness::read(&b, &info.store_id, &key.verifying_key()));
         // The witness against the journal: a database that went back in time is found here,
         // before the next sale (see `integrity`). Also checks the signed head.
-        let (start, health) = crate::integrity::check_at_start(&conn, dir, &info.store_id, &key, head, clock.now_ms())?;
+        let (start, health) = crate::integrity::check_at_start(&conn, dir, &info.store_id, &key, head, witness, clock.now_ms())?;
         let health = Arc::new(Mutex::new(health));
         let witness = match WitnessFile::open(dir) {
             Ok(w) => Some(w),
@@ -646,7 +676,8 @@ impl Store {
             witness,
             since_wal_checkpoint: 0,
             last_reserve_probe: None,
-            clock_reference: (clock.now_ms(), std::time::Instant::now()),
+            clock_reference: (clock.now_ms(), crate::integrity::steady_ms()),
+            tz: info.timezone,
             dir: dir.to_path_buf(),
             health: health.clone(),
             #[cfg(feature = "test-hooks")]
@@ -737,6 +768,7 @@ impl Store {
                 writer: Mutex::new(Some(writer_thread)),
                 readers: Mutex::new(Vec::new()),
                 health,
+                _lock: lock_file,
                 #[cfg(feature = "test-hooks")]
                 inject_panic,
             }),
@@ -750,8 +782,8 @@ impl Store {
     pub fn observe_hq_clock(&self, sent_ms: i64, hq_ms: i64) {
         let ahead = sent_ms.saturating_sub(hq_ms);
         let mut h = lock(&self.inner.health);
-        if ahead.abs() > crate::integrity::CLOCK_TOLERANCE_MS {
-            if h.clock.as_ref().is_none_or(|c| c.source != "hq" || (c.ahead_ms - ahead).abs() > 60_000) {
+        if ahead.unsigned_abs() > crate::integrity::CLOCK_TOLERANCE_MS as u64 {
+            if h.clock.as_ref().is_none_or(|c| c.source != "hq" || c.ahead_ms.saturating_sub(ahead).unsigned_abs() > 60_000) {
                 tracing::error!(ahead_ms = ahead, "the store's clock is off HQ's");
                 h.clock = Some(crate::integrity::ClockProblem::new(ahead, "hq"));
             }
@@ -760,7 +792,7 @@ impl Store {
                 tracing::warn!("the store's clock agrees with HQ's again");
             }
             h.clock = None;
-            h.clock_confirmed = Some((sent_ms, std::time::Instant::now()));
+            h.clock_confirmed = Some((sent_ms, crate::integrity::steady_ms()));
         }
     }
 

@@ -45,6 +45,12 @@ pub struct Salvage {
     /// The HQ key the store enrolled with, if that row is readable.
     pub hq_public_key: Option<String>,
     pub hq_url: Option<String>,
+    /// How far the damaged file says the journal went (its last entry, its signed head, its
+    /// checkpoints, what HQ acknowledged), as far as those can be read: the repaired journal
+    /// must reach it.
+    pub expected: u64,
+    /// The size the damaged file's head statement signs, when it verifies.
+    pub head_signed: Option<(u64, Hash)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,9 +123,29 @@ pub fn salvage(dir: &Path) -> Result<Salvage, StoreError> {
             }
         }
     }
-    let sync: Option<(String, String)> =
-        conn.query_row("SELECT hq_public_key, hq_url FROM sync WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional().unwrap_or(None);
-    Ok(Salvage { store_id, entries, checkpoints, stopped, hq_public_key: sync.as_ref().map(|s| s.0.clone()), hq_url: sync.map(|s| s.1) })
+    let sync: Option<(String, String, i64)> = conn
+        .query_row("SELECT hq_public_key, hq_url, acked_size FROM sync WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+        .unwrap_or(None);
+    let head: Option<crate::verify::HeadRow> = conn
+        .query_row("SELECT size, hash, signature, sale_no FROM head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()
+        .unwrap_or(None);
+    let head_signed = head.and_then(|(size, hash, sig, sale_no)| {
+        let hash: Hash = hash.try_into().ok()?;
+        let st = stockade_journal::witness::HeadStatement { store_id: store_id.clone(), size: size as u64, head: hash, sale_no: sale_no? as u64 };
+        st.verify(&public, &sig).then_some((size as u64, hash))
+    });
+    let expected = [
+        max.max(0) as u64,
+        head_signed.map(|h| h.0).unwrap_or(0),
+        checkpoints.iter().map(|c| c.size).max().unwrap_or(0),
+        sync.as_ref().map(|s| s.2.max(0) as u64).unwrap_or(0),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    Ok(Salvage { store_id, entries, checkpoints, stopped, hq_public_key: sync.as_ref().map(|s| s.0.clone()), hq_url: sync.map(|s| s.1), expected, head_signed })
 }
 
 fn refused(m: String) -> StoreError {
@@ -134,6 +160,14 @@ pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key:
     let key = read_key_file(&dir.join(KEY_FILE))?;
     let public = key.verifying_key();
     let store_id = salvage.store_id.clone();
+    // Nobody else may have the store open while its file is replaced.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(crate::node::LOCK_FILE))
+        .map_err(|e| StoreError::Io(format!("cannot open the lock file: {e}")))?;
+    lock.try_lock().map_err(|_| refused("the store is open (`stockade store serve` or another command): stop it first".into()))?;
     // The journal: the salvaged prefix, continued by the other copy where it is longer. Where
     // both hold an entry, they must be the same bytes.
     let mut entries: Vec<(u64, Vec<u8>)> = salvage.entries.clone();
@@ -164,6 +198,42 @@ pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key:
     for (seq, bytes) in &entries {
         sealed.push(chain.push_bytes(*seq, bytes).map_err(|e| refused(e.to_string()))?);
     }
+    // Only what the store's key signed is kept (a checkpoint, the head statement, the witness):
+    // entries after the last signature are not re-signed by the repair.
+    let witness = crate::integrity::read_witness(dir, &store_id, &public)?;
+    let signed_hash = |size: u64| sealed.get((size as usize).wrapping_sub(1)).map(|(e, _)| e.hash);
+    let mut signed_to = 0u64;
+    for c in &checkpoints {
+        let ok =
+            hex::decode(&c.head).ok().and_then(|h| <Hash>::try_from(h).ok()).filter(|h| signed_hash(c.size) == Some(*h)).is_some_and(|h| {
+                Checkpoint { store_id: store_id.clone(), size: c.size, head: h }.verify(&public, &hex::decode(&c.signature).unwrap_or_default())
+            });
+        if ok {
+            signed_to = signed_to.max(c.size);
+        }
+    }
+    if let Some((size, h)) = salvage.head_signed.filter(|(size, h)| signed_hash(*size) == Some(*h)) {
+        let _ = h;
+        signed_to = signed_to.max(size);
+    }
+    if let Some(f) = witness.as_ref().and_then(|w| w.furthest.as_ref()).filter(|f| signed_hash(f.size) == Some(f.head)) {
+        signed_to = signed_to.max(f.size);
+    }
+    if (sealed.len() as u64) > signed_to {
+        tracing::warn!(from = signed_to + 1, to = sealed.len(), "entries after the store's last signature are not kept");
+        sealed.truncate(signed_to as usize);
+        chain = ChainVerifier::new(&store_id);
+        for (e, _) in &sealed {
+            chain.push(e).map_err(|e| refused(e.to_string()))?;
+        }
+    }
+    if chain.size() < salvage.expected {
+        return Err(refused(format!(
+            "the evidence reaches entry {} but the damaged file shows the journal went to entry {}: pass --from-hq (HQ's copy) or --backup FILE",
+            chain.size(),
+            salvage.expected
+        )));
+    }
     let hashes: std::collections::HashMap<u64, Hash> = sealed.iter().map(|(e, _)| (e.seq, e.hash)).collect();
     let mut cps = Vec::new();
     for c in checkpoints.iter().filter(|c| c.size <= chain.size()) {
@@ -189,7 +259,6 @@ pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key:
         cps.push((cp, sig, hq_sig));
     }
     // The proof: every entry the witness saw is back, with the witnessed hash.
-    let witness = crate::integrity::read_witness(dir, &store_id, &public)?;
     let witnessed = witness.as_ref().and_then(|w| w.furthest.clone());
     if let Some(f) = &witnessed {
         if chain.size() < f.size || hashes.get(&f.size) != Some(&f.head) {

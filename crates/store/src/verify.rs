@@ -64,7 +64,7 @@ pub struct VerifyReport {
 }
 
 /// The `head` row: size, last hash, signature, highest receipt number (schema 3 on).
-type HeadRow = (i64, Vec<u8>, Vec<u8>, Option<i64>);
+pub(crate) type HeadRow = (i64, Vec<u8>, Vec<u8>, Option<i64>);
 
 /// Checks the signed head against the journal's last entry (a fast check done at every start).
 /// The head is signed as a head statement (`stockade-head/v2`), never accepted with a

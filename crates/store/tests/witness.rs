@@ -130,3 +130,30 @@ fn a_second_rollback_on_a_stale_branch_is_noticed_and_receipt_numbers_are_never_
         assert!(!issued.contains(n), "receipt number {n} issued again (issued before: {issued:?})");
     }
 }
+
+#[test]
+fn repair_refuses_while_the_store_is_open_and_when_the_evidence_falls_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    new_store(&dir);
+    let salvage = stockade_store::repair::salvage(&dir).unwrap();
+    {
+        let _open = Store::open(&dir, clock(), None).unwrap();
+        let err = stockade_store::repair::repair(&dir, &salvage, None, None, START_MS).unwrap_err();
+        assert!(err.to_string().contains("the store is open"), "{err}");
+    }
+    // The journal's last entries unreadable (gone), the witness gone too: the signed head still
+    // says how far the journal went, so a repair from what is left is refused.
+    {
+        let c = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+        c.execute("DELETE FROM journal WHERE seq > (SELECT MAX(seq) - 5 FROM journal)", []).unwrap();
+    }
+    std::fs::remove_file(dir.join("store.witness")).unwrap();
+    let salvage = stockade_store::repair::salvage(&dir).unwrap();
+    let err = stockade_store::repair::repair(&dir, &salvage, None, None, START_MS).unwrap_err();
+    assert!(err.to_string().contains("the damaged file shows the journal went to entry"), "{err}");
+    assert!(
+        dir.join("store.db").exists() && !std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("damaged-")),
+        "nothing was changed"
+    );
+}

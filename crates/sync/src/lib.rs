@@ -271,12 +271,14 @@ pub fn verify_request(
     max_skew_ms: i64,
 ) -> Result<(), AuthError> {
     let time_ms: i64 = time.parse().map_err(|_| AuthError::Header(HEADER_TIME))?;
+    // The signature first: only the store itself can make HQ report its clock as off.
+    let sig = hex::decode(signature).ok().and_then(|s| Signature::from_slice(&s).ok()).ok_or(AuthError::Header(HEADER_SIGNATURE))?;
+    let msg = request_message(&hex::encode(key.to_bytes()), method, path, time_ms, body);
+    key.verify(&msg, &sig).map_err(|_| AuthError::Signature)?;
     if time_ms.abs_diff(now_ms) > max_skew_ms.unsigned_abs() {
         return Err(AuthError::Skew);
     }
-    let sig = hex::decode(signature).ok().and_then(|s| Signature::from_slice(&s).ok()).ok_or(AuthError::Header(HEADER_SIGNATURE))?;
-    let msg = request_message(&hex::encode(key.to_bytes()), method, path, time_ms, body);
-    key.verify(&msg, &sig).map_err(|_| AuthError::Signature)
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -673,6 +675,23 @@ mod tests {
         let bytes = env.encode().unwrap();
         let signature = hex::encode(ed25519_dalek::Signer::sign(key, &entry_message(9, &bytes)).to_bytes());
         Publication { hq_seq: 9, seq: retailer_seq, entry: String::from_utf8(bytes).unwrap(), signature }
+    }
+
+    #[test]
+    fn a_request_is_checked_for_its_signature_before_its_time() {
+        // Only the store itself can make HQ say its clock is off: a forged request with an odd
+        // time is a bad signature, not a clock problem.
+        let store = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[6u8; 32]);
+        let key_hex = hex::encode(store.verifying_key().to_bytes());
+        let sign =
+            |k: &ed25519_dalek::SigningKey, t: i64| hex::encode(ed25519_dalek::Signer::sign(k, &request_message(&key_hex, "POST", "/p", t, b"x")).to_bytes());
+        let now = 1_000_000_000;
+        let far = now + 86_400_000;
+        let check = |sig: &str, t: i64| verify_request(&store.verifying_key(), "POST", "/p", &t.to_string(), sig, b"x", now, DEFAULT_MAX_SKEW_MS);
+        assert_eq!(check(&sign(&other, far), far), Err(AuthError::Signature));
+        assert_eq!(check(&sign(&store, far), far), Err(AuthError::Skew));
+        assert_eq!(check(&sign(&store, now), now), Ok(()));
     }
 
     #[test]
