@@ -727,16 +727,10 @@ fn reconcile_in(
     conn.execute("DELETE FROM journal WHERE seq >= ?1", params![d as i64])?;
     conn.execute("DELETE FROM checkpoints WHERE size >= ?1", params![d as i64])?;
     for (e, _) in theirs.iter().filter(|(e, _)| e.seq >= d) {
-        conn.execute(
-            "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
-        )?;
+        crate::node::insert_entry(conn, e)?;
     }
     for (cp, sig, hq_sig) in cps.iter().filter(|(cp, _, _)| cp.size >= d) {
-        conn.execute(
-            "INSERT OR REPLACE INTO checkpoints (size, head, signature, hq_signature) VALUES (?1, ?2, ?3, ?4)",
-            params![cp.size as i64, &cp.head[..], sig, hq_sig],
-        )?;
+        crate::node::insert_checkpoint(conn, cp, sig, Some(hq_sig))?;
     }
     let head_t = if t >= d { chain.head() } else { hash_at(conn, d - 1)?.unwrap_or(GENESIS) };
     tx.set_head((t.max(d - 1), head_t));

@@ -55,6 +55,25 @@ pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection
     Ok(conn)
 }
 
+/// Inserts an entry into the journal table: the one statement every path that writes journal
+/// rows uses (the writer, restore, repair, reconciliation).
+pub(crate) fn insert_entry(conn: &Connection, e: &StoredEntry) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
+    )?;
+    Ok(())
+}
+
+/// Inserts a signed checkpoint (with HQ's co-signature when there is one).
+pub(crate) fn insert_checkpoint(conn: &Connection, cp: &Checkpoint, signature: &[u8], hq_signature: Option<&[u8]>) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO checkpoints (size, head, signature, hq_signature) VALUES (?1, ?2, ?3, ?4)",
+        params![cp.size as i64, &cp.head[..], signature, hq_signature],
+    )?;
+    Ok(())
+}
+
 /// Creates the newest schema in a new, empty database file.
 pub(crate) fn create_schema(conn: &Connection, dir: &Path, now_ms: i64) -> Result<(), StoreError> {
     crate::migrate::migrate(conn, dir, now_ms).map(|_| ())
@@ -115,6 +134,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Seals the next entry and inserts it into the journal (its projections are the caller's).
+    fn seal_next(&mut self, actor: &str, event: Event) -> Result<(u64, Envelope, StoredEntry), StoreError> {
+        self.check_can_append()?;
+        let seq = self.head.0 + 1;
+        let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
+        let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
+        insert_entry(self.conn, &e)?;
+        Ok((seq, env, e))
+    }
+
     /// Moves the head (recovery only: the journal was replaced inside this transaction).
     pub(crate) fn set_head(&mut self, head: (u64, Hash)) {
         *self.head = head;
@@ -122,14 +151,7 @@ impl Tx<'_> {
     /// Appends an entry whose event is applied as a replay does: if it cannot be applied it is
     /// named in `projection_faults` instead of failing the command (re-recorded entries).
     pub(crate) fn append_replayed(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
-        self.check_can_append()?;
-        let seq = self.head.0 + 1;
-        let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
-        let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
-        self.conn.execute(
-            "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
-        )?;
+        let (seq, env, e) = self.seal_next(actor, event)?;
         crate::migrate::replay_entry(self.conn, seq, &env)?;
         *self.head = (seq, e.hash);
         Ok(seq)
@@ -157,14 +179,7 @@ impl Tx<'_> {
     }
     /// Appends one journal entry and applies it to the projections, inside the transaction.
     pub fn append(&mut self, actor: &str, event: Event) -> Result<u64, StoreError> {
-        self.check_can_append()?;
-        let seq = self.head.0 + 1;
-        let env = Envelope { v: FORMAT_VERSION, store: self.store_id.to_string(), seq, at_ms: self.now_ms, actor: actor.to_string(), event };
-        let e = StoredEntry::seal(&env, self.head.1).map_err(|err| StoreError::Io(err.to_string()))?;
-        self.conn.execute(
-            "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
-        )?;
+        let (seq, env, e) = self.seal_next(actor, event)?;
         apply(self.conn, seq, &env)?;
         // Test hook: panic once the entry and its projections are written, so the test shows
         // they are rolled back with the command.

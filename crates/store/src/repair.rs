@@ -288,17 +288,11 @@ pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key:
         crate::node::create_schema(&conn, dir, now_ms)?;
         conn.execute_batch("BEGIN")?;
         for (e, env) in &sealed {
-            conn.execute(
-                "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
-            )?;
+            crate::node::insert_entry(&conn, e)?;
             crate::migrate::replay_entry(&conn, e.seq, env)?;
         }
         for (cp, sig, hq_sig) in &cps {
-            conn.execute(
-                "INSERT INTO checkpoints (size, head, signature, hq_signature) VALUES (?1, ?2, ?3, ?4)",
-                params![cp.size as i64, &cp.head[..], sig, hq_sig],
-            )?;
+            crate::node::insert_checkpoint(&conn, cp, sig, hq_sig.as_deref())?;
         }
         // Operational rows, table by table, as far as the damaged file lets them be read.
         conn.execute("ATTACH DATABASE ?1 AS damaged", params![format!("file:{}?mode=ro", db.display())])?;

@@ -244,18 +244,12 @@ pub fn restore(
         crate::node::create_schema(&conn, dir, 0)?;
         conn.execute_batch("BEGIN")?;
         for (e, env) in &sealed {
-            conn.execute(
-                "INSERT INTO journal (seq, recorded_at, actor, kind, bytes, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![e.seq as i64, e.at_ms, e.actor, e.kind, e.bytes, &e.prev_hash[..], &e.hash[..]],
-            )?;
+            crate::node::insert_entry(&conn, e)?;
             // An entry that cannot be applied is named in `projection_faults`, not a failed restore.
             crate::migrate::replay_entry(&conn, e.seq, env)?;
         }
         for (cp, sig, hq_sig) in &cps {
-            conn.execute(
-                "INSERT INTO checkpoints (size, head, signature, hq_signature) VALUES (?1, ?2, ?3, ?4)",
-                params![cp.size as i64, &cp.head[..], sig, hq_sig],
-            )?;
+            crate::node::insert_checkpoint(&conn, cp, sig, hq_sig.as_deref())?;
         }
         let head = Checkpoint { store_id: store_id.clone(), size: chain.size(), head: chain.head() };
         crate::integrity::write_head(&conn, &store_id, key, head.size, &head.head)?;
