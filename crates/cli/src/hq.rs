@@ -298,7 +298,7 @@ fn pulled_backup(page: stockade_sync::JournalPage) -> Result<stockade_journal::b
     }
     let header =
         stockade_journal::backup::Header { format: stockade_journal::backup::FORMAT.into(), journal: "store".into(), id: env.store, public_key, created_ms: 0 };
-    Ok(stockade_journal::backup::Backup { header, entries, checkpoints: page.checkpoints, head })
+    Ok(stockade_journal::backup::Backup { header, entries, checkpoints: page.checkpoints, head, evidence: Default::default() })
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {

@@ -17,7 +17,8 @@ pub fn apply_hq(tx: &mut dyn Tx, env: &HqEnvelope) -> Result<(), HqError> {
                 stockade_journal::describe_kind(&u.kind)
             )))
         }
-        HqEvent::HqInitialized { .. } => {}
+        // Trust and history of HQ itself: read from the journal where needed, no table.
+        HqEvent::HqInitialized { .. } | HqEvent::HqRootKeySet { .. } | HqEvent::HqKeyRotated { .. } | HqEvent::HqRebuilt { .. } | HqEvent::EntryLost {} => {}
         HqEvent::RetailerAdded { retailer_id, name } => {
             tx.exec("INSERT INTO retailers (retailer_id, name) VALUES ($1, $2)", &[retailer_id.into(), name.into()])?;
         }

@@ -7,6 +7,9 @@ use crate::{chain_hash, Hash, GENESIS};
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "stockade-backup/1";
+/// A store backup that also carries what the store holds to vouch for HQ ([`HqEvidence`]).
+/// Files of format 1 read as before, with no evidence.
+pub const FORMAT_2: &str = "stockade-backup/2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
@@ -29,11 +32,41 @@ pub struct SignedCheckpoint {
     pub hq_signature: Option<String>,
 }
 
+/// An entry of HQ's journal as a store holds it: its number, exact bytes, and the signature
+/// (of [`crate::hq_event::entry_message`]) by the HQ key that handed it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HqEntryCopy {
+    pub hq_seq: u64,
+    pub entry: String,
+    pub signature: String,
+}
+
+/// What a store holds to vouch for head office, so HQ can be rebuilt from its stores alone:
+/// the part of HQ's journal addressed to it, every HQ key it has trusted (oldest first), HQ's
+/// root key, and the latest tree heads over all stores' heads HQ handed it. Each item carries
+/// HQ's signature; none is trusted for being in a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HqEvidence {
+    pub hq_entries: Vec<HqEntryCopy>,
+    pub hq_keys: Vec<String>,
+    pub root_key: Option<String>,
+    pub tree_heads: Vec<crate::tree::TreeHead>,
+}
+
+impl HqEvidence {
+    pub fn is_empty(&self) -> bool {
+        self.hq_entries.is_empty() && self.hq_keys.is_empty() && self.root_key.is_none() && self.tree_heads.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Line {
     Entry { seq: u64, entry: String },
     Checkpoint(SignedCheckpoint),
+    HqEntry(HqEntryCopy),
+    HqKey { public_key: String, role: String },
+    TreeHead(crate::tree::TreeHead),
     End { size: u64, head: String },
 }
 
@@ -43,6 +76,8 @@ pub struct Backup {
     pub entries: Vec<(u64, Vec<u8>)>,
     pub checkpoints: Vec<SignedCheckpoint>,
     pub head: Hash,
+    /// Empty in format 1 and in HQ's own backups.
+    pub evidence: HqEvidence,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,12 +92,19 @@ pub enum BackupError {
 
 /// Encodes a backup. Entries must be the exact bytes, in sequence order from 1.
 pub fn encode(header: &Header, entries: &[(u64, Vec<u8>)], checkpoints: &[SignedCheckpoint]) -> Vec<u8> {
+    encode_with(header, entries, checkpoints, &HqEvidence::default())
+}
+
+/// [`encode`] with the store's evidence about HQ (format 2 when there is any).
+pub fn encode_with(header: &Header, entries: &[(u64, Vec<u8>)], checkpoints: &[SignedCheckpoint], evidence: &HqEvidence) -> Vec<u8> {
     let mut out = Vec::new();
     let mut push = |v: &dyn erased::Json| {
         out.extend_from_slice(&v.json());
         out.push(b'\n');
     };
-    push(header);
+    let mut header = header.clone();
+    header.format = if evidence.is_empty() { FORMAT } else { FORMAT_2 }.into();
+    push(&header);
     let mut head = GENESIS;
     for (seq, bytes) in entries {
         head = chain_hash(&head, bytes);
@@ -70,6 +112,18 @@ pub fn encode(header: &Header, entries: &[(u64, Vec<u8>)], checkpoints: &[Signed
     }
     for c in checkpoints {
         push(&Line::Checkpoint(c.clone()));
+    }
+    for e in &evidence.hq_entries {
+        push(&Line::HqEntry(e.clone()));
+    }
+    for k in &evidence.root_key {
+        push(&Line::HqKey { public_key: k.clone(), role: "root".into() });
+    }
+    for k in &evidence.hq_keys {
+        push(&Line::HqKey { public_key: k.clone(), role: "hq".into() });
+    }
+    for t in &evidence.tree_heads {
+        push(&Line::TreeHead(t.clone()));
     }
     push(&Line::End { size: entries.len() as u64, head: hex::encode(head) });
     out
@@ -93,10 +147,12 @@ pub fn decode(text: &str) -> Result<Backup, BackupError> {
     let bad = |line: usize, reason: String| BackupError::Line { line: line + 1, reason };
     let (_, first) = lines.next().ok_or(BackupError::Truncated)?;
     let header: Header = serde_json::from_str(first).map_err(|e| bad(0, format!("not a backup header: {e}")))?;
-    if header.format != FORMAT {
-        return Err(bad(0, format!("unknown format '{}' (this program reads {FORMAT})", header.format)));
+    if header.format != FORMAT && header.format != FORMAT_2 {
+        return Err(bad(0, format!("unknown format '{}' (this program reads {FORMAT} and {FORMAT_2})", header.format)));
     }
+    let with_evidence = header.format == FORMAT_2;
     let (mut entries, mut checkpoints) = (Vec::new(), Vec::new());
+    let mut evidence = HqEvidence::default();
     let mut head = GENESIS;
     for (i, l) in lines {
         match serde_json::from_str::<Line>(l).map_err(|e| bad(i, e.to_string()))? {
@@ -108,11 +164,21 @@ pub fn decode(text: &str) -> Result<Backup, BackupError> {
                 entries.push((seq, entry.into_bytes()));
             }
             Line::Checkpoint(c) => checkpoints.push(c),
+            Line::HqEntry(_) | Line::HqKey { .. } | Line::TreeHead(_) if !with_evidence => {
+                return Err(bad(i, format!("a {FORMAT} file holds no evidence about HQ")));
+            }
+            Line::HqEntry(e) => evidence.hq_entries.push(e),
+            Line::HqKey { public_key, role } => match role.as_str() {
+                "root" => evidence.root_key = Some(public_key),
+                "hq" => evidence.hq_keys.push(public_key),
+                other => return Err(bad(i, format!("unknown HQ key role '{other}'"))),
+            },
+            Line::TreeHead(t) => evidence.tree_heads.push(t),
             Line::End { size, head: h } => {
                 if size != entries.len() as u64 || h != hex::encode(head) {
                     return Err(BackupError::Mismatch { expected: size, expected_head: h, found: entries.len() as u64, found_head: hex::encode(head) });
                 }
-                return Ok(Backup { header, entries, checkpoints, head });
+                return Ok(Backup { header, entries, checkpoints, head, evidence });
             }
         }
     }
@@ -130,7 +196,23 @@ mod tests {
         let cps = vec![SignedCheckpoint { size: 5, head: "ab".into(), signature: "cd".into(), hq_signature: None }];
         let text = String::from_utf8(encode(&header, &entries, &cps)).unwrap();
         let b = decode(&text).unwrap();
-        assert_eq!((b.entries, b.checkpoints), (entries, cps));
+        assert_eq!((b.entries, b.checkpoints, b.evidence.is_empty()), (entries.clone(), cps.clone(), true));
+        assert!(text.starts_with(&format!("{{\"format\":\"{FORMAT}\"")), "no evidence: format 1, as older releases wrote");
+
+        // With evidence about HQ: format 2, read back whole.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+        let evidence = HqEvidence {
+            hq_entries: vec![HqEntryCopy { hq_seq: 1, entry: "{}".into(), signature: "00".into() }],
+            hq_keys: vec!["aa".into(), "bb".into()],
+            root_key: Some("cc".into()),
+            tree_heads: vec![crate::tree::TreeHead::sign("hq", 1, &[("s1".into(), 5, [1; 32])], &key)],
+        };
+        let text2 = String::from_utf8(encode_with(&header, &entries, &cps, &evidence)).unwrap();
+        let b2 = decode(&text2).unwrap();
+        assert_eq!((b2.header.format.as_str(), &b2.evidence), (FORMAT_2, &evidence));
+        // Evidence lines in a format-1 file are refused, not ignored.
+        let mislabelled = text2.replacen(FORMAT_2, FORMAT, 1);
+        assert!(decode(&mislabelled).unwrap_err().to_string().contains("no evidence"));
 
         assert!(decode(&text.replace("{\\\"n\\\":3}", "{\\\"n\\\":4}")).unwrap_err().to_string().contains("end line"));
         let truncated: String = text.lines().take(4).map(|l| format!("{l}\n")).collect();

@@ -92,9 +92,37 @@ pub enum HqEvent {
         approved_by: String,
         lines: Vec<PurchaseOrderLine>,
     },
+    /// HQ's offline root key, created at `hq init` and kept off HQ's machines: the only key
+    /// that can name a new HQ key when HQ's own is lost. A store keeps the first one it is told
+    /// of (from an entry signed by the HQ key it trusts) and never replaces it.
+    HqRootKeySet {
+        root_public_key: String,
+    },
+    /// HQ's key replaced (it was lost or retired). Everything the old key signed stays valid as
+    /// history; `root_signature` is the root key's signature of [`rotation_message`].
+    HqKeyRotated {
+        old_public_key: String,
+        new_public_key: String,
+        root_signature: String,
+    },
+    /// HQ was rebuilt from what its stores hold (no HQ backup): `recovered` entries came back
+    /// byte for byte, `lost` ones no store held are [`HqEvent::EntryLost`] at their number.
+    HqRebuilt {
+        stores: Vec<String>,
+        recovered: u64,
+        lost: u64,
+    },
+    /// In a journal rebuilt from the stores, an entry no store held (HQ staff accounts, another
+    /// retailer's registry): its number is kept so every later entry keeps its own.
+    EntryLost {},
     /// An entry of a kind this release does not know (see [`crate::event::Event::Unknown`]).
     #[serde(skip)]
     Unknown(crate::UnknownKind),
+}
+
+/// What HQ's root key signs to name a new HQ key.
+pub fn rotation_message(hq_id: &str, old_public_key: &str, new_public_key: &str) -> Vec<u8> {
+    format!("stockade-hq-rotation/v1\n{hq_id}\n{old_public_key}\n{new_public_key}\n").into_bytes()
 }
 
 /// One product of a purchase order: the store's own product id, its SKU, and whole units.
@@ -117,6 +145,10 @@ impl HqEvent {
         "user_revoked",
         "sharing_set",
         "purchase_order_issued",
+        "hq_root_key_set",
+        "hq_key_rotated",
+        "hq_rebuilt",
+        "entry_lost",
     ];
 
     pub fn kind(&self) -> &str {
@@ -130,6 +162,10 @@ impl HqEvent {
             HqEvent::UserRevoked { .. } => "user_revoked",
             HqEvent::SharingSet { .. } => "sharing_set",
             HqEvent::PurchaseOrderIssued { .. } => "purchase_order_issued",
+            HqEvent::HqRootKeySet { .. } => "hq_root_key_set",
+            HqEvent::HqKeyRotated { .. } => "hq_key_rotated",
+            HqEvent::HqRebuilt { .. } => "hq_rebuilt",
+            HqEvent::EntryLost {} => "entry_lost",
             HqEvent::Unknown(u) => &u.kind,
         }
     }

@@ -18,6 +18,7 @@ pub mod event;
 pub mod hq_event;
 pub mod keyfile;
 pub mod payload;
+pub mod tree;
 pub mod witness;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};

@@ -13,6 +13,8 @@ const STORE_R1: &str = include_str!("pinned/store-r1.jsonl");
 /// Kinds added by release 3 (`entry_reconciled`).
 const STORE_R3: &str = include_str!("pinned/store-r3.jsonl");
 const HQ_R1: &str = include_str!("pinned/hq-r1.jsonl");
+/// HQ kinds added by release 4 (root key, key rotation, rebuild from the stores).
+const HQ_R4: &str = include_str!("pinned/hq-r4.jsonl");
 
 fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -24,6 +26,7 @@ fn the_pinned_files_are_the_released_bytes() {
     assert_eq!(sha(STORE_R1), "cb7859d66e984bd574d4c2ba7bcd8f75ef5889afd064fce218ceaf2c04d2d8a4");
     assert_eq!(sha(HQ_R1), "40c03da2f81a84872c1600688947cd9fad37cf45c7c65c4409a8cf9e30961ce2");
     assert_eq!(sha(STORE_R3), "6d271e1109a7d925751d53164b7ad635af8f41c917573443a61f9a1434ed49a4");
+    assert_eq!(sha(HQ_R4), "d463e36e6a1fe647c481fdb11db4f850055622fd77191669b7fa0c8b0212fbca");
 }
 
 #[test]
@@ -42,7 +45,7 @@ fn every_store_kind_of_r1_reads_as_itself_and_is_written_back_byte_for_byte() {
 #[test]
 fn every_hq_kind_of_r1_reads_as_itself_and_is_written_back_byte_for_byte() {
     let mut seen = std::collections::BTreeSet::new();
-    for line in HQ_R1.lines() {
+    for line in HQ_R1.lines().chain(HQ_R4.lines()) {
         let env = HqEnvelope::decode(line.as_bytes()).unwrap_or_else(|e| panic!("r1 HQ entry unreadable: {e}: {line}"));
         assert!(!matches!(env.event, HqEvent::Unknown(_)), "r1 kind read as unknown: {line}");
         assert_eq!(env.encode().unwrap(), line.as_bytes(), "this release would write {} differently", env.event.kind());
