@@ -16,6 +16,7 @@ pub mod replenish;
 pub mod report;
 pub mod schema;
 pub mod sdc;
+pub mod trust;
 pub mod verify;
 
 use access::{Action, Decision, HqRole, Principal, Scope};
@@ -114,6 +115,9 @@ pub struct PushAck {
     pub size: u64,
     pub head: String,
     pub hq_signature: String,
+    /// HQ's signed tree head over every store's head after this push (witnessed history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_head: Option<stockade_journal::tree::TreeHead>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,7 +183,12 @@ impl Hq {
         let hq_id = uuid::Uuid::new_v4().to_string();
         let hq = Hq { db, key, hq_id: hq_id.clone(), now, unknown_kinds: vec![] };
         let public_key = hq.public_key_hex();
-        hq.append_hq("system", vec![HqEvent::HqInitialized { hq_id, name: name.trim().to_string(), public_key }])?;
+        // The offline root key: the only way to name a new HQ key if this one is lost.
+        let root_public_key = trust::new_root_key(&dir.join(trust::ROOT_KEY_FILE))?;
+        hq.append_hq(
+            "system",
+            vec![HqEvent::HqInitialized { hq_id, name: name.trim().to_string(), public_key }, HqEvent::HqRootKeySet { root_public_key }],
+        )?;
         Ok(hq)
     }
 
@@ -188,14 +197,8 @@ impl Hq {
         let key = stockade_journal::keyfile::read(&dir.join(KEY_FILE)).map_err(|e| HqError::Io(e.to_string()))?;
         // A database written by a newer release is refused; an older one is backed up and migrated.
         migrate::migrate(dir, &db, now())?;
-        let first = db.tx(|tx| tx.one("SELECT bytes FROM hq_journal WHERE seq = 1", &[]))?;
-        let env = first
-            .and_then(|r| r[0].b().map(HqEnvelope::decode))
-            .ok_or_else(|| HqError::Io("this database holds no HQ: run `stockade hq init` first".into()))?
-            .map_err(|e| HqError::Corrupt(format!("HQ journal entry 1 is unreadable: {e}")))?;
-        let HqEvent::HqInitialized { hq_id, public_key, .. } = env.event else {
-            return Err(HqError::Corrupt("HQ journal entry 1 is not the initialization".into()));
-        };
+        // The key in force: the first entry's, or the last rotation's.
+        let (hq_id, public_key) = db.tx(trust::current_key_in)?;
         if public_key != hex::encode(key.verifying_key().to_bytes()) {
             return Err(HqError::Io(format!("{} is not the key of this HQ's database", dir.join(KEY_FILE).display())));
         }
@@ -223,6 +226,9 @@ impl Hq {
     }
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
     }
     pub fn public_key_hex(&self) -> String {
         hex::encode(self.key.verifying_key().to_bytes())
@@ -441,7 +447,9 @@ impl Hq {
         if entries.len() > MAX_BATCH_ENTRIES {
             return Err(invalid("batch_too_large", format!("a batch holds at most {MAX_BATCH_ENTRIES} entries")));
         }
-        self.push_unbounded(store_id, entries, checkpoint, store_signature, reported_size)
+        let mut ack = self.push_unbounded(store_id, entries, checkpoint, store_signature, reported_size)?;
+        ack.tree_head = Some(self.tree_head()?);
+        Ok(ack)
     }
 
     /// [`Hq::push`] without the batch limit (rebuild replays long intervals in one go).
@@ -579,7 +587,7 @@ impl Hq {
                     &[last.to_string().into(), (&retailer_id).into(), store_id.into()],
                 )?;
             }
-            Ok(PushAck { size: checkpoint.size, head: hex::encode(checkpoint.head), hq_signature: hex::encode(hq_sig) })
+            Ok(PushAck { size: checkpoint.size, head: hex::encode(checkpoint.head), hq_signature: hex::encode(hq_sig), tree_head: None })
         });
         match outcome {
             Err(HqError::Refused { code, message }) => Err(refuse(code, message)),

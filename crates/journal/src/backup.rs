@@ -116,7 +116,7 @@ pub fn encode_with(header: &Header, entries: &[(u64, Vec<u8>)], checkpoints: &[S
     for e in &evidence.hq_entries {
         push(&Line::HqEntry(e.clone()));
     }
-    for k in &evidence.root_key {
+    if let Some(k) = &evidence.root_key {
         push(&Line::HqKey { public_key: k.clone(), role: "root".into() });
     }
     for k in &evidence.hq_keys {

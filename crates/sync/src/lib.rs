@@ -69,6 +69,14 @@ pub struct Publication {
     pub signature: String,
 }
 
+/// The part of HQ's journal a store vouches for, after its cursor (see `stockade_hq::trust`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistryPage {
+    pub entries: Vec<Publication>,
+    /// Where the next request starts (HQ scanned this far, whether or not anything was for the store).
+    pub next_after: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CatalogPage {
     pub entries: Vec<Publication>,

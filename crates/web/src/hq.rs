@@ -169,6 +169,24 @@ async fn my_orders(State(s): State<HqState>, method: Method, uri: Uri, headers: 
     publications(&s, &method, &uri, &headers, |hq, pk, after| hq.orders_for(pk, after)).await
 }
 
+/// The part of HQ's journal the store vouches for (so HQ can be rebuilt from its stores),
+/// after `?after=N`, each entry signed by HQ.
+async fn my_registry(State(s): State<HqState>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<stockade_sync::RegistryPage>, ApiError> {
+    let pk = header(&headers, HEADER_KEY)?.to_string();
+    let key = stockade_journal::verifying_key_from_hex(&pk)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "malformed key header"))?;
+    check_signature(&s, &key, &method, &uri, &headers, &[])?;
+    let after = query_u64(&uri, "after")?.unwrap_or(0);
+    let (rows, next_after) = blocking(&s.hq, move |hq| hq.registry_for(&pk, after)).await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for (hq_seq, seq, bytes, signature) in rows {
+        let entry = String::from_utf8(bytes)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored entry is not UTF-8: run `stockade hq verify`"))?;
+        entries.push(stockade_sync::Publication { hq_seq, seq, entry, signature });
+    }
+    Ok(Json(stockade_sync::RegistryPage { entries, next_after }))
+}
+
 /// HQ journal entries for the store whose key signed the request, after `?after=N`.
 async fn publications(
     s: &HqState,
@@ -323,6 +341,7 @@ pub const ROUTES: &[(&str, &str, Guard)] = &[
     ("GET", "/hq/api/v1/my/journal", Guard::Store),
     ("GET", "/hq/api/v1/my/catalog", Guard::Store),
     ("GET", "/hq/api/v1/my/orders", Guard::Store),
+    ("GET", "/hq/api/v1/my/registry", Guard::Store),
     ("GET", "/hq/api/v1/proposals", Guard::User),
     ("POST", "/hq/api/v1/purchase-orders", Guard::User),
     ("GET", "/hq/api/v1/status", Guard::User),
@@ -341,6 +360,7 @@ fn endpoint(path: &str) -> Option<axum::routing::MethodRouter<HqState>> {
         "/hq/api/v1/my/journal" => get(journal),
         "/hq/api/v1/my/catalog" => get(catalog),
         "/hq/api/v1/my/orders" => get(my_orders),
+        "/hq/api/v1/my/registry" => get(my_registry),
         "/hq/api/v1/proposals" => get(proposals),
         "/hq/api/v1/purchase-orders" => post(approve),
         "/hq/api/v1/status" => get(status),
