@@ -103,20 +103,35 @@ pub enum HqCmd {
         store: Option<String>,
     },
     /// Rebuild HQ's database from HQ's journal backup and the stores' journal backups, checking
-    /// every signature again, then print head hashes and table digests. On SQLite the old file
-    /// is replaced only when the rebuild succeeded; with --database, point it at an empty database.
+    /// every signature again, then print head hashes and table digests. Without --hq-journal,
+    /// from the stores alone: each holds the part of HQ's journal addressed to it and HQ's
+    /// tree heads, and every store's journal is checked against what the others witnessed. On
+    /// SQLite the old file is replaced only when the rebuild succeeded; with --database, point
+    /// it at an empty database.
     Rebuild {
         #[command(flatten)]
         at: Where,
-        /// HQ's journal backup (`stockade hq backup`).
+        /// HQ's journal backup (`stockade hq backup`); leave out to rebuild from the stores alone.
         #[arg(long)]
-        hq_journal: PathBuf,
+        hq_journal: Option<PathBuf>,
+        /// HQ's offline root key file (`hq-root.key`, written by `hq init`): when hq.key is lost
+        /// too, it names a new HQ key, which the stores accept (rebuilding from the stores alone).
+        #[arg(long)]
+        root_key: Option<PathBuf>,
         /// Store journal backups (`stockade backup` on the store, or `stockade hq backup --store`).
         #[arg(long = "store", num_args = 1..)]
         stores: Vec<PathBuf>,
         /// Running store nodes to pull journals from (HQ signs the requests with its key).
         #[arg(long = "from-store", num_args = 1..)]
         from_stores: Vec<String>,
+    },
+    /// For an HQ created before root keys: write a new offline root key to --out and record it
+    /// in HQ's journal (stores learn it at their next sync). Keep the file off HQ's machines.
+    RootKey {
+        #[command(flatten)]
+        at: Where,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Reports.
     #[command(subcommand)]
@@ -312,6 +327,11 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let (_, token) = hq.bootstrap_admin()?;
             say!("HQ {} created ({})", hq.hq_id(), hq.db().engine());
             say!("HQ public key: {}", hq.public_key_hex());
+            say!(
+                "HQ root key: {}  (in {}: move that file off this machine; it is needed only to replace a lost hq.key)",
+                hq.root_key()?.unwrap_or_default(),
+                at.data.join(stockade_hq::trust::ROOT_KEY_FILE).display()
+            );
             say!("admin token: {token}  (user 'admin'; shown once; for the dashboard, /hq/api/v1/… and `hq add-user`)");
             Ok(0)
         }
@@ -445,21 +465,32 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             );
             Ok(0)
         }
-        HqCmd::Rebuild { at, hq_journal, stores, from_stores } => {
+        HqCmd::Rebuild { at, hq_journal, root_key, stores, from_stores } => {
             let read = |p: &PathBuf| -> Result<stockade_journal::backup::Backup> {
                 let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
                 stockade_journal::backup::decode(&text).with_context(|| format!("{} is not an intact backup", p.display()))
             };
-            let hq_backup = read(&hq_journal)?;
+            let hq_backup = hq_journal.as_ref().map(read).transpose()?;
             let mut store_backups = stores.iter().map(read).collect::<Result<Vec<_>>>()?;
             if !from_stores.is_empty() {
-                let key = stockade_journal::keyfile::read(&at.data.join(stockade_hq::KEY_FILE))?;
+                let key_file = at.data.join(stockade_hq::KEY_FILE);
+                let key = stockade_journal::keyfile::read(&key_file).with_context(|| {
+                    format!("pulling from running stores needs HQ's key ({}); with the key lost, rebuild from the stores' backup files (`stockade backup` at each store) and --root-key", key_file.display())
+                })?;
                 let rt = super::runtime()?;
                 for url in &from_stores {
                     let page = rt.block_on(stockade_sync::fetch_store_journal(url, &key)).with_context(|| format!("cannot pull the journal of {url}"))?;
-                    store_backups.push(pulled_backup(page).with_context(|| format!("{url} returned no usable journal"))?);
+                    let mut b = pulled_backup(page).with_context(|| format!("{url} returned no usable journal"))?;
+                    if hq_backup.is_none() {
+                        b.evidence = rt.block_on(stockade_sync::fetch_store_evidence(url, &key)).with_context(|| format!("cannot pull what {url} holds of HQ's journal"))?;
+                    }
+                    store_backups.push(b);
                 }
             }
+            let root = match &root_key {
+                Some(p) => Some(stockade_journal::keyfile::read(p).with_context(|| format!("cannot read HQ's root key {}", p.display()))?),
+                None => None,
+            };
             let (db, tmp) = match &at.database {
                 Some(url) => (Db::connect_postgres(url).context("cannot connect to PostgreSQL")?, None),
                 None => {
@@ -470,8 +501,13 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                     (Db::open_sqlite(&tmp)?, Some(tmp))
                 }
             };
-            let (hq, report) = stockade_hq::rebuild::rebuild(&at.data, db, &hq_backup, &store_backups, hq_clock())?;
+            let (hq, report) = match &hq_backup {
+                Some(b) => stockade_hq::rebuild::rebuild(&at.data, db, b, &store_backups, hq_clock())?,
+                None => stockade_hq::rebuild::rebuild_from_stores(&at.data, db, &store_backups, root.as_ref(), hq_clock())?,
+            };
             let verified = stockade_hq::verify::verify(&hq);
+            // Staff accounts are not held by any store: a rebuilt HQ without an administrator gets one.
+            let admin = if verified.is_ok() { hq.bootstrap_admin().ok().map(|(_, t)| t) } else { None };
             drop(hq);
             if let Err(e) = verified {
                 bail!("the rebuilt database does not verify: {e:?}");
@@ -484,12 +520,26 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                 std::fs::rename(&tmp, &target).with_context(|| format!("cannot move the rebuilt database to {}", target.display()))?;
             }
             say!("rebuilt: HQ journal {} entries", report.hq_entries);
+            if hq_backup.is_none() {
+                say!("  from the stores alone: {} entries of HQ's old journal no store held (staff accounts, other retailers) are marked lost", report.lost);
+            }
+            if report.rotated {
+                say!("  HQ's key was replaced (signed by the root key): new HQ public key {}", stockade_journal::keyfile::read(&at.data.join(stockade_hq::KEY_FILE)).map(|k| hex::encode(k.verifying_key().to_bytes())).unwrap_or_default());
+            }
+            if let Some(t) = admin {
+                say!("admin token: {t}  (user 'admin'; shown once: HQ's staff accounts are not held by the stores)");
+            }
             for (store, size, head) in &report.stores {
                 say!("  store {store}: {size} entries, head {head}");
             }
             for (table, digest) in &report.digests {
                 say!("  digest {table}: {digest}");
             }
+            Ok(0)
+        }
+        HqCmd::RootKey { at, out } => {
+            let k = open(&at)?.set_root_key(&out)?;
+            say!("HQ root key: {k}  (written to {}: keep it off HQ's machines)", out.display());
             Ok(0)
         }
         HqCmd::Proposals { at, open: only_open } => {

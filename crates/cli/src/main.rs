@@ -745,10 +745,10 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 Some(why) => say!("salvaged {} entries; the damaged file stops there: {why}", salvage.entries.len()),
                 None => say!("salvaged all {} entries of the journal", salvage.entries.len()),
             }
-            let hq_key_hex = hq_key.or_else(|| salvage.hq_public_key.clone());
-            let hq_vk = match &hq_key_hex {
-                Some(k) => Some(stockade_journal::verifying_key_from_hex(k).context("--hq-key is not an Ed25519 public key in hex")?),
-                None => None,
+            // HQ's keys: the one given, else every key the damaged store trusted.
+            let hq_vks: Vec<ed25519_dalek::VerifyingKey> = match hq_key {
+                Some(k) => vec![stockade_journal::verifying_key_from_hex(&k).context("--hq-key is not an Ed25519 public key in hex")?],
+                None => salvage.hq_keys.iter().filter_map(|k| stockade_journal::verifying_key_from_hex(k)).collect(),
             };
             let more: Option<JournalCopy> = if let Some(file) = backup {
                 let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -762,7 +762,7 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             } else {
                 None
             };
-            let r = stockade_store::repair::repair(&data, &salvage, more.as_ref().map(|(e, c)| (e.as_slice(), c.as_slice())), hq_vk.as_ref(), now_ms())
+            let r = stockade_store::repair::repair(&data, &salvage, more.as_ref().map(|(e, c)| (e.as_slice(), c.as_slice())), &hq_vks, now_ms())
                 .context("repair refused; nothing was changed")?;
             say!(
                 "repaired: {} entries ({} salvaged, {} from the other copy), head {}; every witnessed entry is back (witnessed: {})",

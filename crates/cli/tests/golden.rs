@@ -85,7 +85,7 @@ fn r1_store_migrates_with_staff_pins_customers_and_orders_intact_and_a_second_mi
     let st = status_json(&dir);
     assert_eq!(st["journal_size"], s["journal_size"]);
     assert_eq!(st["head_hash"], s["head_hash"]);
-    assert_eq!(st["schema_version"], 3);
+    assert_eq!(st["schema_version"], 4);
     assert_eq!(st["unapplied_entries"], json!([]));
     assert_eq!(st["held_hq_entries"], json!([]));
 

@@ -431,7 +431,10 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
     if !empty {
         return Err(HqError::Conflict { code: "not_empty", message: "rebuild writes into an empty database".into(), hq_size: None });
     }
-    let last = v.entries.keys().next_back().copied().unwrap_or(0);
+    // Up to the furthest any store read HQ's journal: entries after the last one held were for
+    // others, and a store's next read starts after what it saw.
+    let seen = stores.iter().map(|b| b.evidence.hq_seen).max().unwrap_or(0);
+    let last = v.entries.keys().next_back().copied().unwrap_or(0).max(seen);
     let at_ms = now();
     let recovered = v.entries.len() as u64;
     let lost = last - recovered;

@@ -45,17 +45,21 @@ pub struct HqEntryCopy {
 /// the part of HQ's journal addressed to it, every HQ key it has trusted (oldest first), HQ's
 /// root key, and the latest tree heads over all stores' heads HQ handed it. Each item carries
 /// HQ's signature; none is trusted for being in a file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HqEvidence {
     pub hq_entries: Vec<HqEntryCopy>,
     pub hq_keys: Vec<String>,
     pub root_key: Option<String>,
     pub tree_heads: Vec<crate::tree::TreeHead>,
+    /// How far HQ's journal went when the store last read it (entries beyond the last one it
+    /// holds were not addressed to it): a rebuilt HQ's new entries come after this.
+    #[serde(default)]
+    pub hq_seen: u64,
 }
 
 impl HqEvidence {
     pub fn is_empty(&self) -> bool {
-        self.hq_entries.is_empty() && self.hq_keys.is_empty() && self.root_key.is_none() && self.tree_heads.is_empty()
+        self.hq_entries.is_empty() && self.hq_keys.is_empty() && self.root_key.is_none() && self.tree_heads.is_empty() && self.hq_seen == 0
     }
 }
 
@@ -67,6 +71,7 @@ enum Line {
     HqEntry(HqEntryCopy),
     HqKey { public_key: String, role: String },
     TreeHead(crate::tree::TreeHead),
+    HqSeen { after: u64 },
     End { size: u64, head: String },
 }
 
@@ -125,6 +130,9 @@ pub fn encode_with(header: &Header, entries: &[(u64, Vec<u8>)], checkpoints: &[S
     for t in &evidence.tree_heads {
         push(&Line::TreeHead(t.clone()));
     }
+    if evidence.hq_seen > 0 {
+        push(&Line::HqSeen { after: evidence.hq_seen });
+    }
     push(&Line::End { size: entries.len() as u64, head: hex::encode(head) });
     out
 }
@@ -164,7 +172,7 @@ pub fn decode(text: &str) -> Result<Backup, BackupError> {
                 entries.push((seq, entry.into_bytes()));
             }
             Line::Checkpoint(c) => checkpoints.push(c),
-            Line::HqEntry(_) | Line::HqKey { .. } | Line::TreeHead(_) if !with_evidence => {
+            Line::HqEntry(_) | Line::HqKey { .. } | Line::TreeHead(_) | Line::HqSeen { .. } if !with_evidence => {
                 return Err(bad(i, format!("a {FORMAT} file holds no evidence about HQ")));
             }
             Line::HqEntry(e) => evidence.hq_entries.push(e),
@@ -174,6 +182,7 @@ pub fn decode(text: &str) -> Result<Backup, BackupError> {
                 other => return Err(bad(i, format!("unknown HQ key role '{other}'"))),
             },
             Line::TreeHead(t) => evidence.tree_heads.push(t),
+            Line::HqSeen { after } => evidence.hq_seen = after,
             Line::End { size, head: h } => {
                 if size != entries.len() as u64 || h != hex::encode(head) {
                     return Err(BackupError::Mismatch { expected: size, expected_head: h, found: entries.len() as u64, found_head: hex::encode(head) });
@@ -206,6 +215,7 @@ mod tests {
             hq_keys: vec!["aa".into(), "bb".into()],
             root_key: Some("cc".into()),
             tree_heads: vec![crate::tree::TreeHead::sign("hq", 1, &[("s1".into(), 5, [1; 32])], &key)],
+            hq_seen: 9,
         };
         let text2 = String::from_utf8(encode_with(&header, &entries, &cps, &evidence)).unwrap();
         let b2 = decode(&text2).unwrap();

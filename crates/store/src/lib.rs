@@ -16,6 +16,7 @@ pub mod clock;
 pub mod commands;
 pub mod customers;
 pub mod error;
+pub mod evidence;
 pub mod import;
 pub mod integrity;
 pub mod migrate;

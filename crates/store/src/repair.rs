@@ -28,6 +28,9 @@ const OPERATIONAL: &[&str] = &[
     "recoveries",
     "stale_entries",
     "rollback_pending",
+    "hq_copy",
+    "hq_keys",
+    "tree_heads",
 ];
 
 /// Another copy of the journal: entries `(seq, exact bytes)` from 1, and its checkpoints.
@@ -44,6 +47,8 @@ pub struct Salvage {
     pub stopped: Option<String>,
     /// The HQ key the store enrolled with, if that row is readable.
     pub hq_public_key: Option<String>,
+    /// Every HQ key the damaged store trusted, oldest first (hex).
+    pub hq_keys: Vec<String>,
     pub hq_url: Option<String>,
     /// How far the damaged file says the journal went (its last entry, its signed head, its
     /// checkpoints, what HQ acknowledged), as far as those can be read: the repaired journal
@@ -145,7 +150,23 @@ pub fn salvage(dir: &Path) -> Result<Salvage, StoreError> {
     .into_iter()
     .max()
     .unwrap_or(0);
-    Ok(Salvage { store_id, entries, checkpoints, stopped, hq_public_key: sync.as_ref().map(|s| s.0.clone()), hq_url: sync.map(|s| s.1), expected, head_signed })
+    // Every HQ key the store trusted (old co-signatures were made with them), best effort.
+    let mut hq_keys: Vec<String> = conn
+        .prepare("SELECT public_key FROM hq_keys WHERE role = 'hq' ORDER BY ord")
+        .and_then(|mut st| st.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_default();
+    hq_keys.extend(sync.as_ref().map(|s| s.0.clone()));
+    Ok(Salvage {
+        store_id,
+        entries,
+        checkpoints,
+        stopped,
+        hq_public_key: sync.as_ref().map(|s| s.0.clone()),
+        hq_keys,
+        hq_url: sync.map(|s| s.1),
+        expected,
+        head_signed,
+    })
 }
 
 fn refused(m: String) -> StoreError {
@@ -156,7 +177,7 @@ fn refused(m: String) -> StoreError {
 /// entries and checkpoints, from entry 1), keeps the damaged file as
 /// `store.db.damaged-<now_ms>` and puts the rebuilt one in its place. Refused, changing
 /// nothing, if the evidence does not verify or does not reach the witnessed head.
-pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key: Option<&VerifyingKey>, now_ms: i64) -> Result<RepairReport, StoreError> {
+pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_keys: &[VerifyingKey], now_ms: i64) -> Result<RepairReport, StoreError> {
     let key = read_key_file(&dir.join(KEY_FILE))?;
     let public = key.verifying_key();
     let store_id = salvage.store_id.clone();
@@ -246,10 +267,10 @@ pub fn repair(dir: &Path, salvage: &Salvage, more: Option<Evidence<'_>>, hq_key:
         if !cp.verify(&public, &sig) {
             return Err(refused(format!("checkpoint {} is not signed by this store's key", c.size)));
         }
-        let hq_sig = match (&c.hq_signature, hq_key) {
-            (Some(h), Some(k)) => {
+        let hq_sig = match &c.hq_signature {
+            Some(h) if !hq_keys.is_empty() => {
                 let h = hex::decode(h).unwrap_or_default();
-                if !cp.verify(k, &h) {
+                if !hq_keys.iter().any(|k| cp.verify(k, &h)) {
                     return Err(refused(format!("checkpoint {}: HQ's co-signature does not verify", c.size)));
                 }
                 Some(h)

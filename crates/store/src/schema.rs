@@ -29,4 +29,5 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(1, "initial", include_str!("../migrations/0001_initial.sql")),
     Migration::new(2, "faults_and_pending", include_str!("../migrations/0002_faults_and_pending.sql")),
     Migration::new(3, "witness_and_recovery", include_str!("../migrations/0003_witness_and_recovery.sql")),
+    Migration::new(4, "hq_evidence", include_str!("../migrations/0004_hq_evidence.sql")),
 ];

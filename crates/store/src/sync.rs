@@ -63,6 +63,11 @@ impl Store {
                     retailer_id = excluded.retailer_id, acked_size = excluded.acked_size",
                 params![cfg.hq_url, cfg.hq_public_key, cfg.hq_id, cfg.retailer_id, cfg.acked_size as i64],
             )?;
+            // The key joins the store's history of HQ keys (old co-signatures stay checked).
+            tx.conn().execute(
+                "INSERT OR IGNORE INTO hq_keys (public_key, role, ord, since_ms) VALUES (?1, 'hq', (SELECT COALESCE(MAX(ord), 0) + 1 FROM hq_keys), 0)",
+                params![cfg.hq_public_key],
+            )?;
             Ok(())
         })
         .await
@@ -405,8 +410,9 @@ impl Store {
     /// A self-verifying backup of the whole journal: entries, every signed checkpoint (with HQ's
     /// co-signatures) and the signed head. One consistent snapshot.
     pub fn backup(&self) -> Result<Vec<u8>, StoreError> {
-        use stockade_journal::backup::{encode, Header, FORMAT};
+        use stockade_journal::backup::{encode_with, Header, FORMAT};
         let (entries, cps) = self.journal_snapshot(1, u64::MAX)?;
+        let evidence = self.hq_evidence()?;
         let header = Header {
             format: FORMAT.into(),
             journal: "store".into(),
@@ -414,7 +420,7 @@ impl Store {
             public_key: hex::encode(self.public_key().to_bytes()),
             created_ms: self.clock().now_ms(),
         };
-        Ok(encode(&header, &entries, &cps))
+        Ok(encode_with(&header, &entries, &cps, &evidence))
     }
 }
 

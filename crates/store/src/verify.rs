@@ -158,8 +158,8 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
     let store_id = journal_store_id(&conn, "stored").map_err(Err)?;
 
     // HQ's co-signatures are checked against the HQ key the store enrolled with.
-    let hq_key: Option<String> = conn.query_row("SELECT hq_public_key FROM stored.sync WHERE id = 1", [], |r| r.get(0)).optional().map_err(e)?;
-    let hq_key = hq_key.and_then(|k| stockade_journal::verifying_key_from_hex(&k));
+    // Every key the store has trusted: a co-signature is checked against the key that made it.
+    let hq_keys = crate::evidence::trusted_hq_keys_in(&conn, "stored").map_err(Err)?;
     // size -> (head, store signature, HQ co-signature)
     type Signed = (Hash, Vec<u8>, Option<Vec<u8>>);
     let mut checkpoints: HashMap<u64, Signed> = HashMap::new();
@@ -216,7 +216,7 @@ fn run(db: &Path, key: &VerifyingKey) -> Result<VerifyReport, Result<Finding, St
                         return Err(Ok(Finding::Journal(ChainError::BadCheckpoint { size: entry.seq, reason: "signature does not verify".into() })));
                     }
                     if let Some(hq_sig) = hq_sig {
-                        if !hq_key.as_ref().is_some_and(|k| cp.verify(k, hq_sig)) {
+                        if !hq_keys.iter().any(|k| cp.verify(k, hq_sig)) {
                             return Err(Ok(Finding::Journal(ChainError::BadCheckpoint {
                                 size: entry.seq,
                                 reason: "HQ's co-signature does not verify".into(),

@@ -421,6 +421,11 @@ pub async fn fetch_store_journal(store_url: &str, hq_key: &ed25519_dalek::Signin
     fetch_pages(store_url, "/api/journal", hq_key).await
 }
 
+/// HQ pulls what a store holds to vouch for it (rebuilding HQ from its stores), signing with HQ's key.
+pub async fn fetch_store_evidence(store_url: &str, hq_key: &ed25519_dalek::SigningKey) -> Result<stockade_journal::backup::HqEvidence, SyncError> {
+    call(&http_client()?, store_url.trim_end_matches('/'), hq_key, reqwest::Method::GET, "/api/hq-evidence", Vec::new()).await
+}
+
 async fn fetch_pages(base: &str, endpoint: &str, key: &ed25519_dalek::SigningKey) -> Result<JournalPage, SyncError> {
     fetch_pages_from(&http_client()?, base, endpoint, key, 1).await
 }
@@ -529,7 +534,88 @@ impl HqClient {
             return Err(SyncError::BadAnswer("HQ's co-signature does not verify with its enrolled key".into()));
         }
         self.store.record_ack(checkpoint.clone(), signature, hq_sig, self.store.clock().now_ms()).await?;
+        if let Some(th) = ack.tree_head {
+            self.keep_tree_head(hq_key, &checkpoint, th).await?;
+        }
         Ok((checkpoint.size, store_size))
+    }
+
+    /// Keeps HQ's tree head if it verifies and witnesses this store's head as HQ just
+    /// acknowledged it; a tree head that says otherwise is HQ (or someone in between) lying
+    /// about this store: not kept, and logged.
+    async fn keep_tree_head(&self, hq_key: &VerifyingKey, acked: &stockade_journal::Checkpoint, th: stockade_journal::tree::TreeHead) -> Result<(), SyncError> {
+        let mine = stockade_journal::tree::leaf_hash(&acked.store_id, acked.size, &acked.head);
+        match th.verify(hq_key) {
+            Ok(()) if th.leaf_of(&acked.store_id) == Some(mine) => Ok(self.store.record_tree_head(th).await?),
+            Ok(()) => {
+                tracing::error!("HQ's tree head does not witness this store's acknowledged head: not kept");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "HQ's tree head does not verify: not kept");
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the part of HQ's journal this store vouches for, after what it holds: each entry
+    /// checked against a key the store trusts, a key rotation only when HQ's root key signed it.
+    /// Returns how many entries were kept.
+    pub async fn pull_registry(&self) -> Result<u64, SyncError> {
+        use stockade_journal::hq_event::{entry_message, rotation_message, HqEnvelope, HqEvent};
+        let cfg = self.store.sync_config()?.ok_or_else(|| SyncError::BadAnswer("the store is not enrolled".into()))?;
+        let mut kept = 0u64;
+        loop {
+            let trust = self.store.hq_trust()?;
+            let page: RegistryPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/registry?after={}", trust.after), Vec::new()).await?;
+            if page.next_after <= trust.after {
+                return Ok(kept);
+            }
+            let mut keys = trust.keys.clone();
+            let mut root = trust.root;
+            let (mut new_keys, mut new_root, mut copies) = (Vec::new(), None, Vec::new());
+            for p in &page.entries {
+                if p.hq_seq <= trust.after || p.hq_seq > page.next_after {
+                    return Err(SyncError::BadAnswer(format!("HQ entry {} is outside the range asked for", p.hq_seq)));
+                }
+                let env = HqEnvelope::decode(p.entry.as_bytes()).map_err(|e| SyncError::BadAnswer(format!("HQ entry {} is unreadable: {e}", p.hq_seq)))?;
+                if env.seq != p.hq_seq || env.hq != cfg.hq_id {
+                    return Err(SyncError::BadAnswer(format!("HQ entry {} is numbered {} of HQ {}", p.hq_seq, env.seq, env.hq)));
+                }
+                if let HqEvent::HqKeyRotated { old_public_key, new_public_key, root_signature } = &env.event {
+                    let old_trusted = keys.iter().any(|k| hex::encode(k.to_bytes()) == *old_public_key);
+                    let signed = root.is_some_and(|r| {
+                        let sig = hex::decode(root_signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
+                        sig.is_some_and(|s| r.verify(&rotation_message(&cfg.hq_id, old_public_key, new_public_key), &s).is_ok())
+                    });
+                    let new = stockade_journal::verifying_key_from_hex(new_public_key);
+                    match (old_trusted && signed, new) {
+                        (true, Some(k)) => {
+                            keys.push(k);
+                            new_keys.push(new_public_key.clone());
+                        }
+                        _ => return Err(SyncError::BadAnswer(format!("HQ entry {}: a key rotation HQ's root key did not sign", p.hq_seq))),
+                    }
+                }
+                let sig = hex::decode(&p.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
+                let msg = entry_message(p.hq_seq, p.entry.as_bytes());
+                if !sig.is_some_and(|s| keys.iter().any(|k| k.verify(&msg, &s).is_ok())) {
+                    return Err(SyncError::BadAnswer(format!("HQ entry {} is not signed by a key this store trusts", p.hq_seq)));
+                }
+                if let HqEvent::HqRootKeySet { root_public_key } = &env.event {
+                    if root.is_none() {
+                        root = stockade_journal::verifying_key_from_hex(root_public_key);
+                        new_root = Some(root_public_key.clone());
+                    }
+                }
+                copies.push(stockade_journal::backup::HqEntryCopy { hq_seq: p.hq_seq, entry: p.entry.clone(), signature: p.signature.clone() });
+            }
+            kept += copies.len() as u64;
+            if !new_keys.is_empty() {
+                tracing::warn!(keys = new_keys.len(), "HQ's key was replaced (signed by HQ's root key): the new key is trusted from now on");
+            }
+            self.store.record_hq_copy(copies, new_keys, new_root, page.next_after).await?;
+        }
     }
 }
 
@@ -559,6 +645,8 @@ struct EnrolmentAnswer {
 struct AckAnswer {
     size: u64,
     hq_signature: String,
+    #[serde(default)]
+    tree_head: Option<stockade_journal::tree::TreeHead>,
 }
 
 /// How the replicator paces itself.
@@ -630,11 +718,18 @@ async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, Sync
     let store2 = store.clone();
     let cfg = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))??;
     let Some(cfg) = cfg else { return Ok(false) };
-    let hq_key = stockade_journal::verifying_key_from_hex(&cfg.hq_public_key).ok_or_else(|| SyncError::BadAnswer("stored HQ key is malformed".into()))?;
     let client = match client {
         Some(c) if c.base == cfg.hq_url.trim_end_matches('/') => c,
         slot => slot.insert(HqClient::new(&cfg.hq_url, store.clone())?),
     };
+    // HQ's journal addressed to this store first: it may name a new HQ key (signed by HQ's
+    // root key) that HQ's co-signatures are made with from now on.
+    if let Err(e) = client.pull_registry().await {
+        tracing::warn!(error = %e, "HQ's registry entries not kept");
+    }
+    let store2 = store.clone();
+    let Some(cfg) = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))?? else { return Ok(false) };
+    let hq_key = stockade_journal::verifying_key_from_hex(&cfg.hq_public_key).ok_or_else(|| SyncError::BadAnswer("stored HQ key is malformed".into()))?;
     // On a stale branch (the store found itself behind its witness): HQ's copy first, so the
     // stale entries are re-recorded after what HQ holds instead of being pushed as if nothing
     // had happened.

@@ -43,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(end_of_day))
         .routes(routes!(list_staff, add_staff))
         .routes(routes!(journal))
+        .routes(routes!(hq_evidence))
         .routes(routes!(quote_cart))
         .routes(routes!(add_customer))
         .routes(routes!(get_customer))
@@ -75,6 +76,25 @@ async fn journal(
     headers: axum::http::HeaderMap,
 ) -> ApiResult<stockade_sync::JournalPage> {
     use axum::http::StatusCode;
+    hq_signed(&s, &method, &uri, &headers).await?;
+    let from = match uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("from=")) {
+        None => 1,
+        Some(v) => v.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "from must be a sequence number"))?,
+    };
+    let store = s.store.clone();
+    let (entries, checkpoints) = s.store.read_async(move |_| store.journal_page(from, 5000)).await?;
+    let mut wire = Vec::with_capacity(entries.len());
+    for (seq, bytes) in entries {
+        let entry = String::from_utf8(bytes)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a journal entry is not UTF-8: run `stockade store verify`"))?;
+        wire.push(stockade_sync::WireEntry { seq, entry });
+    }
+    Ok(Json(stockade_sync::JournalPage { entries: wire, checkpoints }))
+}
+
+/// A request signed by the head office this store enrolled with (HQ's key in force).
+async fn hq_signed(s: &AppState, method: &axum::http::Method, uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    use axum::http::StatusCode;
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", m.to_string());
     let store = s.store.clone();
     let cfg = s.store.read_async(move |_| store.sync_config()).await?;
@@ -96,20 +116,24 @@ async fn journal(
         s.store.clock().now_ms(),
         stockade_sync::DEFAULT_MAX_SKEW_MS,
     )
-    .map_err(|e| unauthorized(&e.to_string()))?;
-    let from = match uri.query().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("from=")) {
-        None => 1,
-        Some(v) => v.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "from must be a sequence number"))?,
-    };
+    .map_err(|e| unauthorized(&e.to_string()))
+}
+
+/// What this store holds to vouch for its head office (the part of HQ's journal addressed to
+/// it, the HQ keys it trusts, HQ's latest tree heads): HQ rebuilding itself from its stores
+/// reads it. Authenticated by HQ's signature, like `/api/journal`.
+#[utoipa::path(get, path = "/api/hq-evidence",
+    responses((status = 200, description = "HQ entries, keys and tree heads, each signed by HQ", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn hq_evidence(
+    State(s): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<stockade_journal::backup::HqEvidence> {
+    hq_signed(&s, &method, &uri, &headers).await?;
     let store = s.store.clone();
-    let (entries, checkpoints) = s.store.read_async(move |_| store.journal_page(from, 5000)).await?;
-    let mut wire = Vec::with_capacity(entries.len());
-    for (seq, bytes) in entries {
-        let entry = String::from_utf8(bytes)
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a journal entry is not UTF-8: run `stockade store verify`"))?;
-        wire.push(stockade_sync::WireEntry { seq, entry });
-    }
-    Ok(Json(stockade_sync::JournalPage { entries: wire, checkpoints }))
+    Ok(Json(s.store.read_async(move |_| store.hq_evidence()).await?))
 }
 
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
