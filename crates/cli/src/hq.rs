@@ -482,7 +482,9 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                     let page = rt.block_on(stockade_sync::fetch_store_journal(url, &key)).with_context(|| format!("cannot pull the journal of {url}"))?;
                     let mut b = pulled_backup(page).with_context(|| format!("{url} returned no usable journal"))?;
                     if hq_backup.is_none() {
-                        b.evidence = rt.block_on(stockade_sync::fetch_store_evidence(url, &key)).with_context(|| format!("cannot pull what {url} holds of HQ's journal"))?;
+                        b.evidence = rt
+                            .block_on(stockade_sync::fetch_store_evidence(url, &key))
+                            .with_context(|| format!("cannot pull what {url} holds of HQ's journal"))?;
                     }
                     store_backups.push(b);
                 }
@@ -524,7 +526,12 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
                 say!("  from the stores alone: {} entries of HQ's old journal no store held (staff accounts, other retailers) are marked lost", report.lost);
             }
             if report.rotated {
-                say!("  HQ's key was replaced (signed by the root key): new HQ public key {}", stockade_journal::keyfile::read(&at.data.join(stockade_hq::KEY_FILE)).map(|k| hex::encode(k.verifying_key().to_bytes())).unwrap_or_default());
+                say!(
+                    "  HQ's key was replaced (signed by the root key): new HQ public key {}",
+                    stockade_journal::keyfile::read(&at.data.join(stockade_hq::KEY_FILE))
+                        .map(|k| hex::encode(k.verifying_key().to_bytes()))
+                        .unwrap_or_default()
+                );
             }
             if let Some(t) = admin {
                 say!("admin token: {t}  (user 'admin'; shown once: HQ's staff accounts are not held by the stores)");

@@ -185,10 +185,7 @@ impl Hq {
         let public_key = hq.public_key_hex();
         // The offline root key: the only way to name a new HQ key if this one is lost.
         let root_public_key = trust::new_root_key(&dir.join(trust::ROOT_KEY_FILE))?;
-        hq.append_hq(
-            "system",
-            vec![HqEvent::HqInitialized { hq_id, name: name.trim().to_string(), public_key }, HqEvent::HqRootKeySet { root_public_key }],
-        )?;
+        hq.append_hq("system", vec![HqEvent::HqInitialized { hq_id, name: name.trim().to_string(), public_key }, HqEvent::HqRootKeySet { root_public_key }])?;
         Ok(hq)
     }
 

@@ -4,16 +4,16 @@
 
 use crate::db::{Db, Tx, Val};
 use crate::{create_schema, project, Hq, HqError, NowMs};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use stockade_journal::backup::{encode, Backup, Header, FORMAT};
+use stockade_journal::hq_event::{entry_message, rotation_message};
 use stockade_journal::hq_event::{HqEnvelope, HqEvent};
+use stockade_journal::tree::{leaf_hash, TreeHead};
 use stockade_journal::SignedCheckpoint;
 use stockade_journal::{chain_hash, Checkpoint, Hash, GENESIS};
-use ed25519_dalek::{SigningKey, VerifyingKey};
-use std::collections::{BTreeMap, HashMap};
-use stockade_journal::hq_event::{entry_message, rotation_message};
-use stockade_journal::tree::{leaf_hash, TreeHead};
 
 fn invalid(message: String) -> HqError {
     HqError::Invalid { code: "rebuild_refused", message }
@@ -376,7 +376,7 @@ fn cross_check(stores: &[Backup], keys: &[VerifyingKey], hq_id: &str) -> Result<
             return Err(HqError::Refused {
                 code: "witness_contradicted",
                 message: format!(
-                    "store {id}: its journal contradicts the head HQ witnessed for it ({at}, tree head held by store {holder}); it agrees with what HQ witnessed up to entry {agreed}: entry {} is the first contradicted entry",
+                    "store {id}: its journal contradicts the head HQ witnessed for it ({at}, tree head held by store {holder}): entries up to {agreed} agree with what HQ witnessed; the first contradicted entry is {}",
                     agreed + 1
                 ),
             });
@@ -440,8 +440,9 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
     let lost = last - recovered;
     let mut ids: Vec<String> = stores.iter().map(|b| b.header.id.clone()).collect();
     ids.sort();
-    let mut extra = vec![HqEvent::HqRebuilt { stores: ids, recovered, lost }];
-    extra.extend(rotation.clone());
+    // The rotation first: every entry after it is HQ's under the new key.
+    let mut extra: Vec<HqEvent> = rotation.iter().cloned().collect();
+    extra.push(HqEvent::HqRebuilt { stores: ids, recovered, lost });
     let hq_id = v.hq_id.clone();
     // A new key is written beside the old place first and moved there only once the journal
     // naming it is committed: a failed rebuild leaves no key the stores would refuse.
@@ -460,7 +461,8 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
             )?;
             project::apply_hq(tx, env)
         };
-        let envelope = |seq: u64, event: HqEvent| HqEnvelope { v: stockade_journal::FORMAT_VERSION, hq: hq_id.clone(), seq, at_ms, actor: "rebuild".into(), event };
+        let envelope =
+            |seq: u64, event: HqEvent| HqEnvelope { v: stockade_journal::FORMAT_VERSION, hq: hq_id.clone(), seq, at_ms, actor: "rebuild".into(), event };
         for seq in 1..=last + extra.len() as u64 {
             let (bytes, env) = match v.entries.get(&seq) {
                 Some(b) => (b.clone(), HqEnvelope::decode(b).map_err(|e| invalid(format!("HQ journal entry {seq}: {e}")))?),
@@ -474,7 +476,10 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
         }
         let size = last + extra.len() as u64;
         let cp = Checkpoint { store_id: hq_id.clone(), size, head };
-        tx.exec("INSERT INTO hq_head (id, size, hash, signature) VALUES (1, $1, $2, $3)", &[size.into(), Val::B(head.to_vec()), Val::B(cp.sign(&key).to_vec())])?;
+        tx.exec(
+            "INSERT INTO hq_head (id, size, hash, signature) VALUES (1, $1, $2, $3)",
+            &[size.into(), Val::B(head.to_vec()), Val::B(cp.sign(&key).to_vec())],
+        )?;
         Ok::<_, HqError>(())
     })?;
     if rotation.is_some() {

@@ -128,10 +128,8 @@ impl Hq {
     /// HQ's signed tree head over every store's head as HQ holds it now.
     pub fn tree_head(&self) -> Result<TreeHead, HqError> {
         let rows = self.db().tx(|tx| tx.query("SELECT store_id, size, head FROM store_heads ORDER BY store_id", &[]))?;
-        let heads: Vec<(String, u64, stockade_journal::Hash)> = rows
-            .into_iter()
-            .filter_map(|r| Some((r[0].t()?.to_string(), r[1].i()? as u64, r[2].b().and_then(|b| b.try_into().ok())?)))
-            .collect();
+        let heads: Vec<(String, u64, stockade_journal::Hash)> =
+            rows.into_iter().filter_map(|r| Some((r[0].t()?.to_string(), r[1].i()? as u64, r[2].b().and_then(|b| b.try_into().ok())?))).collect();
         Ok(TreeHead::sign(self.hq_id(), self.now_ms(), &heads, self.signing_key()))
     }
 }

@@ -65,13 +65,7 @@ impl Store {
     /// Keeps HQ entries the caller verified, the keys they introduced (`new_keys`: a rotated
     /// HQ key, which becomes the one in force; `root`: HQ's root key, kept only if none is
     /// known) and moves the read cursor to `next_after` — in one transaction.
-    pub async fn record_hq_copy(
-        &self,
-        entries: Vec<HqEntryCopy>,
-        new_keys: Vec<String>,
-        root: Option<String>,
-        next_after: u64,
-    ) -> Result<(), StoreError> {
+    pub async fn record_hq_copy(&self, entries: Vec<HqEntryCopy>, new_keys: Vec<String>, root: Option<String>, next_after: u64) -> Result<(), StoreError> {
         let now = self.clock().now_ms();
         self.write(move |tx| {
             let c = tx.conn();

@@ -574,6 +574,7 @@ impl HqClient {
             let mut keys = trust.keys.clone();
             let mut root = trust.root;
             let (mut new_keys, mut new_root, mut copies) = (Vec::new(), None, Vec::new());
+            let mut envs = Vec::with_capacity(page.entries.len());
             for p in &page.entries {
                 if p.hq_seq <= trust.after || p.hq_seq > page.next_after {
                     return Err(SyncError::BadAnswer(format!("HQ entry {} is outside the range asked for", p.hq_seq)));
@@ -582,7 +583,16 @@ impl HqClient {
                 if env.seq != p.hq_seq || env.hq != cfg.hq_id {
                     return Err(SyncError::BadAnswer(format!("HQ entry {} is numbered {} of HQ {}", p.hq_seq, env.seq, env.hq)));
                 }
+                envs.push(env);
+            }
+            // Rotations first: HQ signs every entry it hands over with the key in force now, so
+            // entries before a rotation in this page are signed with the key it names.
+            for (p, env) in page.entries.iter().zip(&envs) {
                 if let HqEvent::HqKeyRotated { old_public_key, new_public_key, root_signature } = &env.event {
+                    // A store enrolled after the rotation already has the new key.
+                    if keys.iter().any(|k| hex::encode(k.to_bytes()) == *new_public_key) {
+                        continue;
+                    }
                     let old_trusted = keys.iter().any(|k| hex::encode(k.to_bytes()) == *old_public_key);
                     let signed = root.is_some_and(|r| {
                         let sig = hex::decode(root_signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
@@ -597,6 +607,8 @@ impl HqClient {
                         _ => return Err(SyncError::BadAnswer(format!("HQ entry {}: a key rotation HQ's root key did not sign", p.hq_seq))),
                     }
                 }
+            }
+            for (p, env) in page.entries.iter().zip(&envs) {
                 let sig = hex::decode(&p.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
                 let msg = entry_message(p.hq_seq, p.entry.as_bytes());
                 if !sig.is_some_and(|s| keys.iter().any(|k| k.verify(&msg, &s).is_ok())) {
@@ -728,7 +740,9 @@ async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, Sync
         tracing::warn!(error = %e, "HQ's registry entries not kept");
     }
     let store2 = store.clone();
-    let Some(cfg) = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))?? else { return Ok(false) };
+    let Some(cfg) = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))?? else {
+        return Ok(false);
+    };
     let hq_key = stockade_journal::verifying_key_from_hex(&cfg.hq_public_key).ok_or_else(|| SyncError::BadAnswer("stored HQ key is malformed".into()))?;
     // On a stale branch (the store found itself behind its witness): HQ's copy first, so the
     // stale entries are re-recorded after what HQ holds instead of being pushed as if nothing
