@@ -139,7 +139,7 @@ fn repair_refuses_while_the_store_is_open_and_when_the_evidence_falls_short() {
     let salvage = stockade_store::repair::salvage(&dir).unwrap();
     {
         let _open = Store::open(&dir, clock(), None).unwrap();
-        let err = stockade_store::repair::repair(&dir, &salvage, None, None, START_MS).unwrap_err();
+        let err = stockade_store::repair::repair(&dir, &salvage, None, &[], START_MS).unwrap_err();
         assert!(err.to_string().contains("the store is open"), "{err}");
     }
     // The journal's last entries unreadable (gone), the witness gone too: the signed head still
@@ -150,7 +150,7 @@ fn repair_refuses_while_the_store_is_open_and_when_the_evidence_falls_short() {
     }
     std::fs::remove_file(dir.join("store.witness")).unwrap();
     let salvage = stockade_store::repair::salvage(&dir).unwrap();
-    let err = stockade_store::repair::repair(&dir, &salvage, None, None, START_MS).unwrap_err();
+    let err = stockade_store::repair::repair(&dir, &salvage, None, &[], START_MS).unwrap_err();
     assert!(err.to_string().contains("the damaged file shows the journal went to entry"), "{err}");
     assert!(
         dir.join("store.db").exists() && !std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("damaged-")),
