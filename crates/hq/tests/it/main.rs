@@ -6,5 +6,6 @@ mod drill;
 mod export;
 mod fixture;
 mod ingest;
+mod registry;
 mod replenish;
 mod rollout;
