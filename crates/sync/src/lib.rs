@@ -558,11 +558,9 @@ impl HqClient {
         }
     }
 
-    /// Reads the part of HQ's journal this store vouches for, after what it holds: each entry
-    /// checked against a key the store trusts, a key rotation only when HQ's root key signed it.
-    /// Returns how many entries were kept.
+    /// Reads the part of HQ's journal this store vouches for, after what it holds (see
+    /// [`check_registry_page`]) and keeps it. Returns how many entries were kept.
     pub async fn pull_registry(&self) -> Result<u64, SyncError> {
-        use stockade_journal::hq_event::{entry_message, rotation_message, HqEnvelope, HqEvent};
         let cfg = self.store.sync_config()?.ok_or_else(|| SyncError::BadAnswer("the store is not enrolled".into()))?;
         let mut kept = 0u64;
         loop {
@@ -571,64 +569,83 @@ impl HqClient {
             if page.next_after <= trust.after {
                 return Ok(kept);
             }
-            let mut keys = trust.keys.clone();
-            let mut root = trust.root;
-            let (mut new_keys, mut new_root, mut copies) = (Vec::new(), None, Vec::new());
-            let mut envs = Vec::with_capacity(page.entries.len());
-            for p in &page.entries {
-                if p.hq_seq <= trust.after || p.hq_seq > page.next_after {
-                    return Err(SyncError::BadAnswer(format!("HQ entry {} is outside the range asked for", p.hq_seq)));
-                }
-                let env = HqEnvelope::decode(p.entry.as_bytes()).map_err(|e| SyncError::BadAnswer(format!("HQ entry {} is unreadable: {e}", p.hq_seq)))?;
-                if env.seq != p.hq_seq || env.hq != cfg.hq_id {
-                    return Err(SyncError::BadAnswer(format!("HQ entry {} is numbered {} of HQ {}", p.hq_seq, env.seq, env.hq)));
-                }
-                envs.push(env);
+            let u = check_registry_page(&cfg.hq_id, &trust, &page)?;
+            kept += u.copies.len() as u64;
+            if !u.new_keys.is_empty() {
+                tracing::warn!(keys = u.new_keys.len(), "HQ's key was replaced (signed by HQ's root key): the new key is trusted from now on");
             }
-            // Rotations first: HQ signs every entry it hands over with the key in force now, so
-            // entries before a rotation in this page are signed with the key it names.
-            for (p, env) in page.entries.iter().zip(&envs) {
-                if let HqEvent::HqKeyRotated { old_public_key, new_public_key, root_signature } = &env.event {
-                    // A store enrolled after the rotation already has the new key.
-                    if keys.iter().any(|k| hex::encode(k.to_bytes()) == *new_public_key) {
-                        continue;
-                    }
-                    let old_trusted = keys.iter().any(|k| hex::encode(k.to_bytes()) == *old_public_key);
-                    let signed = root.is_some_and(|r| {
-                        let sig = hex::decode(root_signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
-                        sig.is_some_and(|s| r.verify(&rotation_message(&cfg.hq_id, old_public_key, new_public_key), &s).is_ok())
-                    });
-                    let new = stockade_journal::verifying_key_from_hex(new_public_key);
-                    match (old_trusted && signed, new) {
-                        (true, Some(k)) => {
-                            keys.push(k);
-                            new_keys.push(new_public_key.clone());
-                        }
-                        _ => return Err(SyncError::BadAnswer(format!("HQ entry {}: a key rotation HQ's root key did not sign", p.hq_seq))),
-                    }
-                }
-            }
-            for (p, env) in page.entries.iter().zip(&envs) {
-                let sig = hex::decode(&p.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
-                let msg = entry_message(p.hq_seq, p.entry.as_bytes());
-                if !sig.is_some_and(|s| keys.iter().any(|k| k.verify(&msg, &s).is_ok())) {
-                    return Err(SyncError::BadAnswer(format!("HQ entry {} is not signed by a key this store trusts", p.hq_seq)));
-                }
-                if let HqEvent::HqRootKeySet { root_public_key } = &env.event {
-                    if root.is_none() {
-                        root = stockade_journal::verifying_key_from_hex(root_public_key);
-                        new_root = Some(root_public_key.clone());
-                    }
-                }
-                copies.push(stockade_journal::backup::HqEntryCopy { hq_seq: p.hq_seq, entry: p.entry.clone(), signature: p.signature.clone() });
-            }
-            kept += copies.len() as u64;
-            if !new_keys.is_empty() {
-                tracing::warn!(keys = new_keys.len(), "HQ's key was replaced (signed by HQ's root key): the new key is trusted from now on");
-            }
-            self.store.record_hq_copy(copies, new_keys, new_root, page.next_after).await?;
+            self.store.record_hq_copy(u.copies, u.new_keys, u.new_root, page.next_after).await?;
         }
     }
+}
+
+/// What a checked page of HQ's registry adds to the store's evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryUpdate {
+    pub copies: Vec<stockade_journal::backup::HqEntryCopy>,
+    /// HQ keys named by rotations the root key signed, oldest first.
+    pub new_keys: Vec<String>,
+    /// HQ's root key, when the store learns it from this page.
+    pub new_root: Option<String>,
+}
+
+/// Checks a page of HQ's registry against what the store trusts: every entry numbered as
+/// asked, of this HQ, and signed by a trusted HQ key; a key rotation only when HQ's root key
+/// (which the store learned earlier from an entry signed by a key it trusted) signed it and the
+/// old key is trusted; the root key itself only the first time.
+pub fn check_registry_page(hq_id: &str, trust: &stockade_store::evidence::HqTrust, page: &RegistryPage) -> Result<RegistryUpdate, SyncError> {
+    use stockade_journal::hq_event::{entry_message, rotation_message, HqEnvelope, HqEvent};
+    let mut keys = trust.keys.clone();
+    let mut root = trust.root;
+    let (mut new_keys, mut new_root, mut copies) = (Vec::new(), None, Vec::new());
+    let mut envs = Vec::with_capacity(page.entries.len());
+    for p in &page.entries {
+        if p.hq_seq <= trust.after || p.hq_seq > page.next_after {
+            return Err(SyncError::BadAnswer(format!("HQ entry {} is outside the range asked for", p.hq_seq)));
+        }
+        let env = HqEnvelope::decode(p.entry.as_bytes()).map_err(|e| SyncError::BadAnswer(format!("HQ entry {} is unreadable: {e}", p.hq_seq)))?;
+        if env.seq != p.hq_seq || env.hq != hq_id {
+            return Err(SyncError::BadAnswer(format!("HQ entry {} is numbered {} of HQ {}", p.hq_seq, env.seq, env.hq)));
+        }
+        envs.push(env);
+    }
+    // Rotations first: HQ signs every entry it hands over with the key in force now, so
+    // entries before a rotation in this page are signed with the key it names.
+    for (p, env) in page.entries.iter().zip(&envs) {
+        if let HqEvent::HqKeyRotated { old_public_key, new_public_key, root_signature } = &env.event {
+            // A store enrolled after the rotation already has the new key.
+            if keys.iter().any(|k| hex::encode(k.to_bytes()) == *new_public_key) {
+                continue;
+            }
+            let old_trusted = keys.iter().any(|k| hex::encode(k.to_bytes()) == *old_public_key);
+            let signed = root.is_some_and(|r| {
+                let sig = hex::decode(root_signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
+                sig.is_some_and(|s| r.verify(&rotation_message(hq_id, old_public_key, new_public_key), &s).is_ok())
+            });
+            match (old_trusted && signed, stockade_journal::verifying_key_from_hex(new_public_key)) {
+                (true, Some(k)) => {
+                    keys.push(k);
+                    new_keys.push(new_public_key.clone());
+                }
+                _ => return Err(SyncError::BadAnswer(format!("HQ entry {}: a key rotation HQ's root key did not sign", p.hq_seq))),
+            }
+        }
+    }
+    for (p, env) in page.entries.iter().zip(&envs) {
+        let sig = hex::decode(&p.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
+        let msg = entry_message(p.hq_seq, p.entry.as_bytes());
+        if !sig.is_some_and(|s| keys.iter().any(|k| k.verify(&msg, &s).is_ok())) {
+            return Err(SyncError::BadAnswer(format!("HQ entry {} is not signed by a key this store trusts", p.hq_seq)));
+        }
+        if let HqEvent::HqRootKeySet { root_public_key } = &env.event {
+            if root.is_none() {
+                root = stockade_journal::verifying_key_from_hex(root_public_key);
+                new_root = Some(root_public_key.clone());
+            }
+        }
+        copies.push(stockade_journal::backup::HqEntryCopy { hq_seq: p.hq_seq, entry: p.entry.clone(), signature: p.signature.clone() });
+    }
+    Ok(RegistryUpdate { copies, new_keys, new_root })
 }
 
 impl HqClient {
@@ -792,6 +809,56 @@ mod tests {
         let bytes = env.encode().unwrap();
         let signature = hex::encode(ed25519_dalek::Signer::sign(key, &entry_message(9, &bytes)).to_bytes());
         Publication { hq_seq: 9, seq: retailer_seq, entry: String::from_utf8(bytes).unwrap(), signature }
+    }
+
+    fn registry_entry(key: &ed25519_dalek::SigningKey, seq: u64, event: HqEvent) -> Publication {
+        let env = HqEnvelope { v: 1, hq: "hq1".into(), seq, at_ms: 1, actor: "system".into(), event };
+        let bytes = env.encode().unwrap();
+        let signature = hex::encode(ed25519_dalek::Signer::sign(key, &entry_message(seq, &bytes)).to_bytes());
+        Publication { hq_seq: seq, seq: 0, entry: String::from_utf8(bytes).unwrap(), signature }
+    }
+
+    #[test]
+    fn a_new_hq_key_is_trusted_only_when_the_root_key_named_it() {
+        use stockade_journal::hq_event::rotation_message;
+        let [old, new, root, thief] = [1u8, 2, 3, 4].map(|n| ed25519_dalek::SigningKey::from_bytes(&[n; 32]));
+        let hx = |k: &ed25519_dalek::SigningKey| hex::encode(k.verifying_key().to_bytes());
+        let trust = stockade_store::evidence::HqTrust { keys: vec![old.verifying_key()], root: None, after: 0 };
+        // The root key arrives in an entry signed by the key the store trusts.
+        let page = RegistryPage {
+            entries: vec![
+                registry_entry(&old, 1, HqEvent::HqInitialized { hq_id: "hq1".into(), name: "HQ".into(), public_key: hx(&old) }),
+                registry_entry(&old, 2, HqEvent::HqRootKeySet { root_public_key: hx(&root) }),
+            ],
+            next_after: 2,
+        };
+        let u = check_registry_page("hq1", &trust, &page).unwrap();
+        assert_eq!((u.copies.len(), u.new_root.clone(), u.new_keys.len()), (2, Some(hx(&root)), 0));
+        let trust = stockade_store::evidence::HqTrust { keys: vec![old.verifying_key()], root: Some(root.verifying_key()), after: 2 };
+
+        // A rotation signed by the root key: the entries around it, signed with the new key, pass.
+        let rotation = |by: &ed25519_dalek::SigningKey, to: &ed25519_dalek::SigningKey| HqEvent::HqKeyRotated {
+            old_public_key: hx(&old),
+            new_public_key: hx(to),
+            root_signature: hex::encode(ed25519_dalek::Signer::sign(by, &rotation_message("hq1", &hx(&old), &hx(to))).to_bytes()),
+        };
+        let rebuilt = HqEvent::HqRebuilt { stores: vec!["s1".into()], recovered: 2, lost: 0 };
+        let page = RegistryPage { entries: vec![registry_entry(&new, 3, rotation(&root, &new)), registry_entry(&new, 4, rebuilt.clone())], next_after: 4 };
+        let u = check_registry_page("hq1", &trust, &page).unwrap();
+        assert_eq!(u.new_keys, vec![hx(&new)]);
+        // Someone holding a stolen (or self-made) key cannot name it: the root did not sign.
+        let page =
+            RegistryPage { entries: vec![registry_entry(&thief, 3, rotation(&thief, &thief)), registry_entry(&thief, 4, rebuilt.clone())], next_after: 4 };
+        assert!(check_registry_page("hq1", &trust, &page).unwrap_err().to_string().contains("root key did not sign"));
+        // Without a rotation, an entry signed by an unknown key is refused.
+        let page = RegistryPage { entries: vec![registry_entry(&thief, 3, rebuilt)], next_after: 3 };
+        assert!(check_registry_page("hq1", &trust, &page).unwrap_err().to_string().contains("not signed by a key this store trusts"));
+        // A second root key is never taken over the first.
+        let page = RegistryPage { entries: vec![registry_entry(&old, 3, HqEvent::HqRootKeySet { root_public_key: hx(&thief) })], next_after: 3 };
+        assert_eq!(check_registry_page("hq1", &trust, &page).unwrap().new_root, None);
+        // Entries of another HQ, or outside the range asked for, are refused.
+        let page = RegistryPage { entries: vec![registry_entry(&old, 9, HqEvent::EntryLost {})], next_after: 3 };
+        assert!(check_registry_page("hq1", &trust, &page).is_err());
     }
 
     #[test]
