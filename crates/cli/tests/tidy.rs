@@ -211,6 +211,34 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[test]
+fn what_a_store_holds_of_hq_is_written_in_one_place_and_chosen_in_one_place() {
+    // The store's evidence about HQ (its copy of HQ's journal, the HQ keys it trusts, HQ's tree
+    // heads) is written only by `evidence.rs` (repair copies the tables whole, by name list).
+    let mut bad = Vec::new();
+    for f in rust_files(&root().join("crates/store/src")) {
+        if f.ends_with("evidence.rs") {
+            continue;
+        }
+        for table in ["hq_copy", "hq_keys", "tree_heads"] {
+            for verb in ["INSERT INTO", "INSERT OR IGNORE INTO", "INSERT OR REPLACE INTO", "UPDATE", "DELETE FROM"] {
+                bad.extend(hits(&f, &format!("{verb} {table}")));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "the store's evidence about HQ written outside evidence.rs:\n{}", bad.join("\n"));
+    // At HQ, which entries a store is handed for its copy is decided by `trust::vouched_by`
+    // alone, and only `trust.rs` reads HQ's journal for a store's registry.
+    let mut callers = Vec::new();
+    for c in crates() {
+        for f in rust_files(&root().join("crates").join(&c).join("src")) {
+            callers.extend(hits(&f, "vouched_by("));
+        }
+    }
+    assert!(callers.iter().all(|h| h.starts_with("crates/hq/src/trust.rs")), "vouched_by used outside trust.rs: {callers:?}");
+    assert!(callers.len() >= 2, "vouched_by defined and used in trust.rs: {callers:?}");
+}
+
+#[test]
 fn the_store_journal_is_append_only_except_for_reconciliation() {
     // Store journal rows are inserted by the writer (and by restore/repair into a new file);
     // they are changed or removed in exactly one place: `integrity.rs`, when a stale branch is

@@ -43,6 +43,16 @@ pub fn trusted_hq_keys_in(conn: &Connection, schema: &str) -> Result<Vec<Verifyi
     Ok(keys)
 }
 
+/// Adds `key` to the store's history of HQ keys (kept, never removed: old co-signatures are
+/// checked against the key that made them).
+pub(crate) fn trust_hq_key(c: &Connection, key: &str, now_ms: i64) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT OR IGNORE INTO hq_keys (public_key, role, ord, since_ms) VALUES (?1, 'hq', (SELECT COALESCE(MAX(ord), 0) + 1 FROM hq_keys), ?2)",
+        params![key, now_ms],
+    )?;
+    Ok(())
+}
+
 /// What the store trusts of HQ: its keys (oldest first) and its root key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HqTrust {
@@ -76,10 +86,7 @@ impl Store {
                 )?;
             }
             for k in &new_keys {
-                c.execute(
-                    "INSERT OR IGNORE INTO hq_keys (public_key, role, ord, since_ms) VALUES (?1, 'hq', (SELECT COALESCE(MAX(ord), 0) + 1 FROM hq_keys), ?2)",
-                    params![k, now],
-                )?;
+                trust_hq_key(c, k, now)?;
                 c.execute("UPDATE sync SET hq_public_key = ?1 WHERE id = 1", params![k])?;
             }
             if let Some(r) = &root {

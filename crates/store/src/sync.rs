@@ -64,11 +64,7 @@ impl Store {
                 params![cfg.hq_url, cfg.hq_public_key, cfg.hq_id, cfg.retailer_id, cfg.acked_size as i64],
             )?;
             // The key joins the store's history of HQ keys (old co-signatures stay checked).
-            tx.conn().execute(
-                "INSERT OR IGNORE INTO hq_keys (public_key, role, ord, since_ms) VALUES (?1, 'hq', (SELECT COALESCE(MAX(ord), 0) + 1 FROM hq_keys), 0)",
-                params![cfg.hq_public_key],
-            )?;
-            Ok(())
+            crate::evidence::trust_hq_key(tx.conn(), &cfg.hq_public_key, 0)
         })
         .await
     }
