@@ -103,6 +103,7 @@ fn run(engine: &str, db: Db, rebuild_db: Db, dir: &std::path::Path, entries: &[(
             entries: chunk.iter().map(|(seq, b)| stockade_sync::WireEntry { seq: *seq, entry: String::from_utf8(b.clone()).unwrap() }).collect(),
             checkpoint: stockade_journal::SignedCheckpoint { size, head: hex::encode(head), signature: hex::encode(cp.sign(key)), hq_signature: None },
             problem: None,
+            want_tree_head: false,
         })
         .unwrap();
         let now = chrono_now();

@@ -293,6 +293,10 @@ enum StoreCmd {
         /// Wait between pushes when there is nothing new (heartbeat).
         #[arg(long, default_value_t = 2_000)]
         sync_idle_ms: u64,
+        /// How often the store asks HQ for its signed tree head over every store's head
+        /// (witnessed history; it costs HQ a read of every store's head).
+        #[arg(long, default_value_t = 60_000)]
+        tree_head_every_ms: u64,
         /// Seconds between full checks in the background (SQLite's integrity check, the whole
         /// journal, the projections); the first runs 2 s after start.
         #[arg(long, default_value_t = 3_600)]
@@ -651,6 +655,7 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             listen,
             sync_max_backoff_ms,
             sync_idle_ms,
+            tree_head_every_ms,
             customer_retention_days,
             verify_every_s,
             backup_to,
@@ -683,6 +688,7 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 idle: std::time::Duration::from_millis(sync_idle_ms),
                 min_backoff: std::time::Duration::from_millis(200.min(sync_max_backoff_ms)),
                 max_backoff: std::time::Duration::from_millis(sync_max_backoff_ms),
+                tree_head_every: std::time::Duration::from_millis(tree_head_every_ms),
             };
             let schedule = backup_to.map(|folder| (folder, std::time::Duration::from_secs(backup_every_s.max(1)), backup_keep.max(1)));
             runtime()?.block_on(serve(store, &listen, pacing, schedule))?;

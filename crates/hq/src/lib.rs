@@ -115,7 +115,8 @@ pub struct PushAck {
     pub size: u64,
     pub head: String,
     pub hq_signature: String,
-    /// HQ's signed tree head over every store's head after this push (witnessed history).
+    /// HQ's signed tree head over every store's head after this push (witnessed history), when
+    /// the store asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree_head: Option<stockade_journal::tree::TreeHead>,
 }
@@ -444,9 +445,7 @@ impl Hq {
         if entries.len() > MAX_BATCH_ENTRIES {
             return Err(invalid("batch_too_large", format!("a batch holds at most {MAX_BATCH_ENTRIES} entries")));
         }
-        let mut ack = self.push_unbounded(store_id, entries, checkpoint, store_signature, reported_size)?;
-        ack.tree_head = Some(self.tree_head()?);
-        Ok(ack)
+        self.push_unbounded(store_id, entries, checkpoint, store_signature, reported_size)
     }
 
     /// [`Hq::push`] without the batch limit (rebuild replays long intervals in one go).

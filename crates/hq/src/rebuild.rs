@@ -15,6 +15,9 @@ use stockade_journal::tree::{leaf_hash, TreeHead};
 use stockade_journal::SignedCheckpoint;
 use stockade_journal::{chain_hash, Checkpoint, Hash, GENESIS};
 
+/// Most placeholder entries a rebuild writes beyond the last entry any store holds.
+const MAX_UNHELD: u64 = 1_000_000;
+
 fn invalid(message: String) -> HqError {
     HqError::Invalid { code: "rebuild_refused", message }
 }
@@ -186,7 +189,16 @@ pub fn rebuild(dir: &Path, db: Db, hq_journal: &Backup, stores: &[Backup], now: 
         Ok::<_, HqError>(())
     })?;
     let hq = Hq::open(dir, db, now)?;
-    let trusted = vec![hq.public_key()];
+    // Co-signatures made with any key of HQ's history (its first, and every rotation's).
+    let mut trusted: Vec<VerifyingKey> = envs
+        .iter()
+        .filter_map(|(_, e)| match &e.event {
+            HqEvent::HqInitialized { public_key, .. } => stockade_journal::verifying_key_from_hex(public_key),
+            HqEvent::HqKeyRotated { new_public_key, .. } => stockade_journal::verifying_key_from_hex(new_public_key),
+            _ => None,
+        })
+        .collect();
+    trusted.push(hq.public_key());
     let report_stores = replay_stores(&hq, stores, &trusted)?;
     let digests = hq.digests()?;
     Ok((hq, RebuildReport { hq_entries: envs.len() as u64, stores: report_stores, digests, lost: 0, rotated: false }))
@@ -289,11 +301,39 @@ fn vouched(stores: &[Backup]) -> Result<Vouched, HqError> {
     let env = HqEnvelope::decode(&first.0).map_err(|e| invalid(format!("HQ journal entry 1: {e}")))?;
     let HqEvent::HqInitialized { hq_id, public_key, .. } = env.event else { return Err(invalid("HQ journal entry 1 is not the initialization".into())) };
     let first_key = stockade_journal::verifying_key_from_hex(&public_key).ok_or_else(|| invalid("HQ journal entry 1 holds a malformed key".into()))?;
-    // Keys in force, in journal order: a rotation counts only when HQ's root key (named by an
-    // entry signed with a key already trusted) signed it.
+    // The root key: the first one journaled, and the same one every store recorded.
+    let mut root: Option<String> = None;
+    for (seq, (bytes, from)) in &entries {
+        if let Ok(HqEnvelope { event: HqEvent::HqRootKeySet { root_public_key }, .. }) = HqEnvelope::decode(bytes) {
+            match &root {
+                None => root = Some(root_public_key),
+                Some(r) if *r != root_public_key => {
+                    return Err(invalid(format!("HQ journal entry {seq} (held by store {from}) names a second root key: refused")));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for b in stores {
+        if let (Some(theirs), Some(r)) = (&b.evidence.root_key, &root) {
+            if theirs != r {
+                return Err(invalid(format!("store {} trusts root key {theirs}, the journal held by the stores names {r}: refused", store_label(b))));
+            }
+        }
+        // The first HQ key a store trusted is the one it enrolled with: HQ's first key.
+        if let Some(first) = b.evidence.hq_keys.first() {
+            if *first != public_key && !b.evidence.hq_keys.contains(&public_key) {
+                return Err(invalid(format!(
+                    "store {} enrolled with HQ key {first}, not the key of the journal the stores hold ({public_key}): refused",
+                    store_label(b)
+                )));
+            }
+        }
+    }
+    // Keys in force, in journal order: each rotation from the key then in force, signed by the
+    // root key.
     let mut keys = vec![first_key];
     let mut key_hex = vec![public_key];
-    let mut root: Option<String> = None;
     let mut out = BTreeMap::new();
     for (seq, (bytes, from)) in &entries {
         let env = HqEnvelope::decode(bytes).map_err(|e| invalid(format!("HQ journal entry {seq} (held by store {from}): {e}")))?;
@@ -307,7 +347,7 @@ fn vouched(stores: &[Backup]) -> Result<Vouched, HqError> {
                 sig.is_some_and(|s| ed25519_dalek::Verifier::verify(&r, &rotation_message(&hq_id, old_public_key, new_public_key), &s).is_ok())
             });
             let new = stockade_journal::verifying_key_from_hex(new_public_key);
-            match (signed && key_hex.contains(old_public_key), new) {
+            match (signed && key_hex.last() == Some(old_public_key), new) {
                 (true, Some(k)) => {
                     keys.push(k);
                     key_hex.push(new_public_key.clone());
@@ -315,12 +355,10 @@ fn vouched(stores: &[Backup]) -> Result<Vouched, HqError> {
                 _ => return Err(invalid(format!("HQ journal entry {seq}: a key rotation HQ's root key did not sign"))),
             }
         }
-        if let HqEvent::HqRootKeySet { root_public_key } = &env.event {
-            root.get_or_insert_with(|| root_public_key.clone());
-        }
         out.insert(*seq, bytes.clone());
     }
-    // Every entry carries the signature of a key HQ had at the time it was handed over.
+    // Every entry carries the signature of a key of that history (HQ signs what it hands over
+    // with the key in force then).
     for b in stores {
         for e in &b.evidence.hq_entries {
             let sig = hex::decode(&e.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
@@ -399,9 +437,22 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
         return Err(invalid("give at least one store (a backup file or --from-store)".into()));
     }
     let v = vouched(stores)?;
-    let witnessed = cross_check(stores, &v.keys, &v.hq_id)?;
     let key_path = dir.join(crate::KEY_FILE);
     let current = v.key_hex.last().cloned().unwrap_or_default();
+    // The history must be anchored in a key this operator holds: HQ's own key when no rotation
+    // ever happened, else the root key (which alone could have signed the rotations).
+    let root_hex = root.map(|r| hex::encode(r.verifying_key().to_bytes()));
+    if let Some(r) = &root_hex {
+        if v.root.as_deref() != Some(r.as_str()) {
+            return Err(invalid(match &v.root {
+                Some(known) => format!("the root key given is not HQ's root key ({known})"),
+                None => "HQ's stores know no root key: a lost HQ key cannot be replaced; enrol the stores with a new HQ".into(),
+            }));
+        }
+    } else if v.keys.len() > 1 {
+        return Err(invalid("HQ's key was replaced before: give HQ's root key (--root-key) to check that history".into()));
+    }
+    let witnessed = cross_check(stores, &v.keys, &v.hq_id)?;
     let (key, rotation) = if key_path.exists() {
         let key = stockade_journal::keyfile::read(&key_path).map_err(|e| HqError::Io(e.to_string()))?;
         if hex::encode(key.verifying_key().to_bytes()) != current {
@@ -412,13 +463,6 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
         let root = root.ok_or_else(|| {
             invalid(format!("{} is missing: give HQ's root key (--root-key) to name a new HQ key, or put the old key back", key_path.display()))
         })?;
-        let root_hex = hex::encode(root.verifying_key().to_bytes());
-        if v.root.as_deref() != Some(root_hex.as_str()) {
-            return Err(invalid(match &v.root {
-                Some(r) => format!("the root key given is not HQ's root key ({r})"),
-                None => "HQ's stores know no root key: a lost HQ key cannot be replaced; enrol the stores with a new HQ".into(),
-            }));
-        }
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         let key = SigningKey::from_bytes(&seed);
@@ -433,16 +477,21 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
     }
     // Up to the furthest any store read HQ's journal: entries after the last one held were for
     // others, and a store's next read starts after what it saw.
+    // (`hq_seen` is the store's word, not HQ's signature: bounded, so a bad file cannot make the
+    // rebuild write millions of placeholders.)
+    let held = v.entries.keys().next_back().copied().unwrap_or(0);
     let seen = stores.iter().map(|b| b.evidence.hq_seen).max().unwrap_or(0);
-    let last = v.entries.keys().next_back().copied().unwrap_or(0).max(seen);
+    if seen > held.saturating_add(MAX_UNHELD) {
+        return Err(invalid(format!("a store says HQ's journal reached entry {seen}, far beyond the {held} entries the stores hold: refused")));
+    }
+    let last = held.max(seen);
     let at_ms = now();
     let recovered = v.entries.len() as u64;
     let lost = last - recovered;
-    let mut ids: Vec<String> = stores.iter().map(|b| b.header.id.clone()).collect();
-    ids.sort();
-    // The rotation first: every entry after it is HQ's under the new key.
-    let mut extra: Vec<HqEvent> = rotation.iter().cloned().collect();
-    extra.push(HqEvent::HqRebuilt { stores: ids, recovered, lost });
+    // `hq_rebuilt` first (stores learn where the rebuilt journal's new entries start), then the
+    // rotation; a store checks rotations before the entries of a page.
+    let mut extra = vec![HqEvent::HqRebuilt { stores: stores.len() as u64, recovered, lost }];
+    extra.extend(rotation.clone());
     let hq_id = v.hq_id.clone();
     // A new key is written beside the old place first and moved there only once the journal
     // naming it is committed: a failed rebuild leaves no key the stores would refuse.
@@ -485,10 +534,23 @@ pub fn rebuild_from_stores(dir: &Path, db: Db, stores: &[Backup], root: Option<&
     if rotation.is_some() {
         std::fs::rename(&new_key_path, &key_path).map_err(|e| HqError::Io(format!("cannot move the new key to {}: {e}", key_path.display())))?;
     }
-    let hq = Hq::open(dir, db, now)?;
-    let mut trusted = v.keys.clone();
-    trusted.push(hq.public_key());
-    let report_stores = replay_stores(&hq, stores, &trusted)?;
+    let replayed = Hq::open(dir, db, now).and_then(|hq| {
+        let mut trusted = v.keys.clone();
+        trusted.push(hq.public_key());
+        let report = replay_stores(&hq, stores, &trusted)?;
+        Ok((hq, report))
+    });
+    // A failed replay leaves no new key in place (the stores would not know it; a retry needs
+    // the root key again).
+    let (hq, report_stores) = match replayed {
+        Ok(x) => x,
+        Err(e) => {
+            if rotation.is_some() {
+                let _ = std::fs::rename(&key_path, &new_key_path);
+            }
+            return Err(e);
+        }
+    };
     let digests = hq.digests()?;
     tracing::info!(recovered, lost, witnessed, "HQ rebuilt from its stores");
     Ok((hq, RebuildReport { hq_entries: last + extra.len() as u64, stores: report_stores, digests, lost, rotated: rotation.is_some() }))

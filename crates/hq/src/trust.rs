@@ -95,9 +95,10 @@ impl Hq {
     }
 
     /// The entries of HQ's journal after `after` that the store holding `public_key` vouches
-    /// for, each signed by HQ, and where its next request starts.
-    pub fn registry_for(&self, public_key: &str, after: u64) -> Result<(Vec<SignedPublication>, u64), HqError> {
-        let (rows, next) = self.db().tx(|tx| {
+    /// for, each signed by HQ, where its next request starts, and where HQ's latest rebuild
+    /// from its stores started its new entries.
+    pub fn registry_for(&self, public_key: &str, after: u64) -> Result<(Vec<SignedPublication>, u64, Option<u64>), HqError> {
+        let (rows, next, rebuilt_at) = self.db().tx(|tx| {
             let me = tx.one("SELECT retailer_id, store_id FROM stores WHERE public_key = $1 AND store_id <> ''", &[public_key.into()])?;
             let (retailer, store) = match me.as_ref().map(|r| (r[0].t(), r[1].t())) {
                 Some((Some(r), Some(s))) => (r.to_string(), s.to_string()),
@@ -120,9 +121,10 @@ impl Hq {
                     kept.push(vec![Val::I(seq), Val::I(0), Val::B(bytes.to_vec())]);
                 }
             }
-            Ok::<_, HqError>((kept, next))
+            let rebuilt_at = tx.one("SELECT MAX(seq) FROM hq_journal WHERE kind = 'hq_rebuilt'", &[])?.and_then(|r| r[0].i()).map(|s| s as u64);
+            Ok::<_, HqError>((kept, next, rebuilt_at))
         })?;
-        Ok((self.sign_entries(rows), next))
+        Ok((self.sign_entries(rows), next, rebuilt_at))
     }
 
     /// HQ's signed tree head over every store's head as HQ holds it now.

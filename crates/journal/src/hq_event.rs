@@ -105,10 +105,11 @@ pub enum HqEvent {
         new_public_key: String,
         root_signature: String,
     },
-    /// HQ was rebuilt from what its stores hold (no HQ backup): `recovered` entries came back
-    /// byte for byte, `lost` ones no store held are [`HqEvent::EntryLost`] at their number.
+    /// HQ was rebuilt from what `stores` of its stores hold (no HQ backup): `recovered` entries
+    /// came back byte for byte, `lost` ones no store held are [`HqEvent::EntryLost`] at their
+    /// number. Every entry after it is new.
     HqRebuilt {
-        stores: Vec<String>,
+        stores: u64,
         recovered: u64,
         lost: u64,
     },

@@ -26,7 +26,7 @@ fn the_pinned_files_are_the_released_bytes() {
     assert_eq!(sha(STORE_R1), "cb7859d66e984bd574d4c2ba7bcd8f75ef5889afd064fce218ceaf2c04d2d8a4");
     assert_eq!(sha(HQ_R1), "40c03da2f81a84872c1600688947cd9fad37cf45c7c65c4409a8cf9e30961ce2");
     assert_eq!(sha(STORE_R3), "6d271e1109a7d925751d53164b7ad635af8f41c917573443a61f9a1434ed49a4");
-    assert_eq!(sha(HQ_R4), "d463e36e6a1fe647c481fdb11db4f850055622fd77191669b7fa0c8b0212fbca");
+    assert_eq!(sha(HQ_R4), "ae0f84cabb00d011301ebaefd806859f6f610267b9893d4bec9ecd2a78631bd8");
 }
 
 #[test]

@@ -29,5 +29,7 @@ CREATE TABLE tree_heads (
 );
 CREATE INDEX tree_heads_at ON tree_heads (at_ms);
 
--- How far the store has read HQ's journal for its copy.
+-- How far the store has read HQ's journal for its copy, and where the latest HQ rebuild's new
+-- entries start (what the store held from there on was the old journal's).
 ALTER TABLE sync ADD COLUMN hq_copy_after INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sync ADD COLUMN hq_rebuilt_at INTEGER NOT NULL DEFAULT 0;

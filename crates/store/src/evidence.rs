@@ -31,7 +31,11 @@ pub fn trusted_hq_keys_in(conn: &Connection, schema: &str) -> Result<Vec<Verifyi
         hexes.extend(st.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?);
     }
     let current: Option<String> = conn.query_row(&format!("SELECT hq_public_key FROM {schema}.sync WHERE id = 1"), [], |r| r.get(0)).optional()?;
-    hexes.extend(current);
+    // The key in force last.
+    if let Some(c) = current {
+        hexes.retain(|h| *h != c);
+        hexes.push(c);
+    }
     let mut keys: Vec<VerifyingKey> = Vec::new();
     for h in hexes {
         if let Some(k) = stockade_journal::verifying_key_from_hex(&h) {
@@ -45,6 +49,17 @@ pub fn trusted_hq_keys_in(conn: &Connection, schema: &str) -> Result<Vec<Verifyi
 
 /// Adds `key` to the store's history of HQ keys (kept, never removed: old co-signatures are
 /// checked against the key that made them).
+/// The store enrols with an HQ: what it held of another HQ (its journal copy, keys, root, tree
+/// heads, cursor) no longer applies.
+pub(crate) fn enrolled_with(c: &Connection, hq_id: &str, key: &str) -> Result<(), StoreError> {
+    let same: bool = c.query_row("SELECT EXISTS(SELECT 1 FROM sync WHERE id = 1 AND hq_id = ?1)", params![hq_id], |r| r.get(0))?;
+    if !same {
+        c.execute_batch("DELETE FROM hq_copy; DELETE FROM hq_keys; DELETE FROM tree_heads;")?;
+    }
+    trust_hq_key(c, key, 0)?;
+    Ok(())
+}
+
 pub(crate) fn trust_hq_key(c: &Connection, key: &str, now_ms: i64) -> Result<(), StoreError> {
     c.execute(
         "INSERT OR IGNORE INTO hq_keys (public_key, role, ord, since_ms) VALUES (?1, 'hq', (SELECT COALESCE(MAX(ord), 0) + 1 FROM hq_keys), ?2)",
@@ -56,10 +71,13 @@ pub(crate) fn trust_hq_key(c: &Connection, key: &str, now_ms: i64) -> Result<(),
 /// What the store trusts of HQ: its keys (oldest first) and its root key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HqTrust {
+    /// Oldest first; the last is the key in force.
     pub keys: Vec<VerifyingKey>,
     pub root: Option<VerifyingKey>,
     /// Where the store's next read of HQ's journal starts.
     pub after: u64,
+    /// The first entry of the latest HQ rebuild the store has seen (0: none).
+    pub rebuilt_at: u64,
 }
 
 impl Store {
@@ -67,8 +85,9 @@ impl Store {
         self.read(|c| {
             let keys = trusted_hq_keys_in(c, "main")?;
             let root: Option<String> = c.query_row("SELECT public_key FROM hq_keys WHERE role = 'root'", [], |r| r.get(0)).optional()?;
-            let after: Option<i64> = c.query_row("SELECT hq_copy_after FROM sync WHERE id = 1", [], |r| r.get(0)).optional()?;
-            Ok(HqTrust { keys, root: root.and_then(|r| stockade_journal::verifying_key_from_hex(&r)), after: after.unwrap_or(0) as u64 })
+            let (after, rebuilt_at): (i64, i64) =
+                c.query_row("SELECT hq_copy_after, hq_rebuilt_at FROM sync WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?.unwrap_or((0, 0));
+            Ok(HqTrust { keys, root: root.and_then(|r| stockade_journal::verifying_key_from_hex(&r)), after: after as u64, rebuilt_at: rebuilt_at as u64 })
         })
     }
 
@@ -96,6 +115,20 @@ impl Store {
                 }
             }
             c.execute("UPDATE sync SET hq_copy_after = MAX(hq_copy_after, ?1) WHERE id = 1", params![next_after as i64])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// HQ was rebuilt from its stores and its new entries start at `rebuilt_at`: what the store
+    /// holds from there on was the old journal's (numbers the rebuilt HQ uses again), so it is
+    /// dropped and the store reads on from there.
+    pub async fn hq_rebuilt(&self, rebuilt_at: u64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            let c = tx.conn();
+            let at = rebuilt_at as i64;
+            c.execute("DELETE FROM hq_copy WHERE hq_seq >= ?1", params![at])?;
+            c.execute("UPDATE sync SET hq_copy_after = MIN(hq_copy_after, ?1 - 1), hq_rebuilt_at = ?1 WHERE id = 1", params![at])?;
             Ok(())
         })
         .await

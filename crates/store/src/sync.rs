@@ -57,14 +57,17 @@ impl Store {
     /// Links the store to HQ (after a successful enrolment).
     pub async fn set_sync_config(&self, cfg: SyncConfig) -> Result<(), StoreError> {
         self.write(move |tx| {
+            // What the store held of another HQ goes (before the link changes to the new one).
+            crate::evidence::enrolled_with(tx.conn(), &cfg.hq_id, &cfg.hq_public_key)?;
             tx.conn().execute(
                 "INSERT INTO sync (id, hq_url, hq_public_key, hq_id, retailer_id, acked_size) VALUES (1, ?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(id) DO UPDATE SET hq_url = excluded.hq_url, hq_public_key = excluded.hq_public_key, hq_id = excluded.hq_id,
-                    retailer_id = excluded.retailer_id, acked_size = excluded.acked_size",
+                    retailer_id = excluded.retailer_id, acked_size = excluded.acked_size,
+                    hq_copy_after = CASE WHEN sync.hq_id = excluded.hq_id THEN sync.hq_copy_after ELSE 0 END,
+                    hq_rebuilt_at = CASE WHEN sync.hq_id = excluded.hq_id THEN sync.hq_rebuilt_at ELSE 0 END",
                 params![cfg.hq_url, cfg.hq_public_key, cfg.hq_id, cfg.retailer_id, cfg.acked_size as i64],
             )?;
-            // The key joins the store's history of HQ keys (old co-signatures stay checked).
-            crate::evidence::trust_hq_key(tx.conn(), &cfg.hq_public_key, 0)
+            Ok(())
         })
         .await
     }

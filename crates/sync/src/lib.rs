@@ -48,6 +48,10 @@ pub struct PushRequest {
     /// What is wrong with the store (a damaged database), for HQ's alerts; absent when whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Asks for HQ's tree head over every store's head with the acknowledgement (a store asks
+    /// every [`Pacing::tree_head_every`]: it costs HQ a read of every store's head).
+    #[serde(default)]
+    pub want_tree_head: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +79,10 @@ pub struct RegistryPage {
     pub entries: Vec<Publication>,
     /// Where the next request starts (HQ scanned this far, whether or not anything was for the store).
     pub next_after: u64,
+    /// The first entry of HQ's latest rebuild from its stores, if any: a store that read past it
+    /// before the rebuild reads again from there.
+    #[serde(default)]
+    pub rebuilt_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,6 +322,9 @@ pub struct HqClient {
     base: String,
     http: reqwest::Client,
     store: Store,
+    /// When the store last kept a tree head, and how often it asks for one.
+    last_tree_head: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    tree_head_every: Duration,
 }
 
 /// Signs a request with the store's key: either an open store's, or a bare key (restoring a
@@ -447,7 +458,13 @@ async fn fetch_pages_from(http: &reqwest::Client, base: &str, endpoint: &str, ke
 
 impl HqClient {
     pub fn new(base: &str, store: Store) -> Result<HqClient, SyncError> {
-        Ok(HqClient { base: base.trim_end_matches('/').to_string(), http: http_client()?, store })
+        Ok(HqClient {
+            base: base.trim_end_matches('/').to_string(),
+            http: http_client()?,
+            store,
+            last_tree_head: std::sync::Arc::new(std::sync::Mutex::new(None)),
+            tree_head_every: Pacing::default().tree_head_every,
+        })
     }
 
     async fn call<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<T, SyncError> {
@@ -526,6 +543,7 @@ impl HqClient {
                 let h = self.store.health();
                 h.damaged.or(h.disk_full).or(h.clock.map(|c| c.message))
             },
+            want_tree_head: self.last_tree_head.lock().map(|t| t.is_none_or(|at| at.elapsed() >= self.tree_head_every)).unwrap_or(true),
         };
         let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;
         let ack: AckAnswer = self.call(reqwest::Method::POST, "/hq/api/v1/push", body).await?;
@@ -546,7 +564,13 @@ impl HqClient {
     async fn keep_tree_head(&self, hq_key: &VerifyingKey, acked: &stockade_journal::Checkpoint, th: stockade_journal::tree::TreeHead) -> Result<(), SyncError> {
         let mine = stockade_journal::tree::leaf_hash(&acked.store_id, acked.size, &acked.head);
         match th.verify(hq_key) {
-            Ok(()) if th.leaf_of(&acked.store_id) == Some(mine) => Ok(self.store.record_tree_head(th).await?),
+            Ok(()) if th.leaf_of(&acked.store_id) == Some(mine) => {
+                self.store.record_tree_head(th).await?;
+                if let Ok(mut t) = self.last_tree_head.lock() {
+                    *t = Some(std::time::Instant::now());
+                }
+                Ok(())
+            }
             Ok(()) => {
                 tracing::error!("HQ's tree head does not witness this store's acknowledged head: not kept");
                 Ok(())
@@ -566,6 +590,11 @@ impl HqClient {
         loop {
             let trust = self.store.hq_trust()?;
             let page: RegistryPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/registry?after={}", trust.after), Vec::new()).await?;
+            if let Some(r) = page.rebuilt_at.filter(|r| *r != trust.rebuilt_at && *r > 0) {
+                tracing::warn!(rebuilt_at = r, "HQ was rebuilt from its stores: reading its journal again from its new entries");
+                self.store.hq_rebuilt(r).await?;
+                continue;
+            }
             if page.next_after <= trust.after {
                 return Ok(kept);
             }
@@ -617,7 +646,7 @@ pub fn check_registry_page(hq_id: &str, trust: &stockade_store::evidence::HqTrus
             if keys.iter().any(|k| hex::encode(k.to_bytes()) == *new_public_key) {
                 continue;
             }
-            let old_trusted = keys.iter().any(|k| hex::encode(k.to_bytes()) == *old_public_key);
+            let old_trusted = keys.last().is_some_and(|k| hex::encode(k.to_bytes()) == *old_public_key);
             let signed = root.is_some_and(|r| {
                 let sig = hex::decode(root_signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
                 sig.is_some_and(|s| r.verify(&rotation_message(hq_id, old_public_key, new_public_key), &s).is_ok())
@@ -631,10 +660,13 @@ pub fn check_registry_page(hq_id: &str, trust: &stockade_store::evidence::HqTrus
             }
         }
     }
+    // HQ signs what it hands over with the key in force now: an old key (which may have been
+    // stolen — that is why it was replaced) is good for old co-signatures only.
+    let current = keys.last().copied();
     for (p, env) in page.entries.iter().zip(&envs) {
         let sig = hex::decode(&p.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
         let msg = entry_message(p.hq_seq, p.entry.as_bytes());
-        if !sig.is_some_and(|s| keys.iter().any(|k| k.verify(&msg, &s).is_ok())) {
+        if !sig.is_some_and(|s| current.is_some_and(|k| k.verify(&msg, &s).is_ok())) {
             return Err(SyncError::BadAnswer(format!("HQ entry {} is not signed by a key this store trusts", p.hq_seq)));
         }
         if let HqEvent::HqRootKeySet { root_public_key } = &env.event {
@@ -685,11 +717,18 @@ pub struct Pacing {
     pub idle: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// How often the store asks for HQ's tree head with an acknowledgement.
+    pub tree_head_every: Duration,
 }
 
 impl Default for Pacing {
     fn default() -> Self {
-        Pacing { idle: Duration::from_secs(2), min_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(60) }
+        Pacing {
+            idle: Duration::from_secs(2),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+            tree_head_every: Duration::from_secs(60),
+        }
     }
 }
 
@@ -701,7 +740,7 @@ pub async fn replicate(store: Store, pacing: Pacing, stop: impl std::future::Fut
     // One HTTP client (and its connections) for as long as the HQ address stays the same.
     let mut client: Option<HqClient> = None;
     loop {
-        let wait = match step(&store, &mut client).await {
+        let wait = match step(&store, &mut client, pacing.tree_head_every).await {
             Ok(true) => {
                 backoff = pacing.min_backoff;
                 Duration::ZERO
@@ -739,17 +778,21 @@ pub async fn replicate(store: Store, pacing: Pacing, stop: impl std::future::Fut
 
 /// One replication step now (push, reconcile if HQ says the store went back in time, pulls).
 pub async fn sync_once(store: &Store) -> Result<bool, SyncError> {
-    step(store, &mut None).await
+    step(store, &mut None, Pacing::default().tree_head_every).await
 }
 
 /// One push, then the catalog and purchase-order pulls. `Ok(true)` when there may be more to send right away.
-async fn step(store: &Store, client: &mut Option<HqClient>) -> Result<bool, SyncError> {
+async fn step(store: &Store, client: &mut Option<HqClient>, tree_head_every: Duration) -> Result<bool, SyncError> {
     let store2 = store.clone();
     let cfg = tokio::task::spawn_blocking(move || store2.sync_config()).await.map_err(|e| SyncError::BadAnswer(e.to_string()))??;
     let Some(cfg) = cfg else { return Ok(false) };
     let client = match client {
         Some(c) if c.base == cfg.hq_url.trim_end_matches('/') => c,
-        slot => slot.insert(HqClient::new(&cfg.hq_url, store.clone())?),
+        slot => {
+            let mut c = HqClient::new(&cfg.hq_url, store.clone())?;
+            c.tree_head_every = tree_head_every;
+            slot.insert(c)
+        }
     };
     // HQ's journal addressed to this store first: it may name a new HQ key (signed by HQ's
     // root key) that HQ's co-signatures are made with from now on.
@@ -823,7 +866,7 @@ mod tests {
         use stockade_journal::hq_event::rotation_message;
         let [old, new, root, thief] = [1u8, 2, 3, 4].map(|n| ed25519_dalek::SigningKey::from_bytes(&[n; 32]));
         let hx = |k: &ed25519_dalek::SigningKey| hex::encode(k.verifying_key().to_bytes());
-        let trust = stockade_store::evidence::HqTrust { keys: vec![old.verifying_key()], root: None, after: 0 };
+        let trust = stockade_store::evidence::HqTrust { keys: vec![old.verifying_key()], root: None, after: 0, rebuilt_at: 0 };
         // The root key arrives in an entry signed by the key the store trusts.
         let page = RegistryPage {
             entries: vec![
@@ -831,10 +874,11 @@ mod tests {
                 registry_entry(&old, 2, HqEvent::HqRootKeySet { root_public_key: hx(&root) }),
             ],
             next_after: 2,
+            rebuilt_at: None,
         };
         let u = check_registry_page("hq1", &trust, &page).unwrap();
         assert_eq!((u.copies.len(), u.new_root.clone(), u.new_keys.len()), (2, Some(hx(&root)), 0));
-        let trust = stockade_store::evidence::HqTrust { keys: vec![old.verifying_key()], root: Some(root.verifying_key()), after: 2 };
+        let trust = stockade_store::evidence::HqTrust { keys: vec![old.verifying_key()], root: Some(root.verifying_key()), after: 2, rebuilt_at: 0 };
 
         // A rotation signed by the root key: the entries around it, signed with the new key, pass.
         let rotation = |by: &ed25519_dalek::SigningKey, to: &ed25519_dalek::SigningKey| HqEvent::HqKeyRotated {
@@ -842,22 +886,30 @@ mod tests {
             new_public_key: hx(to),
             root_signature: hex::encode(ed25519_dalek::Signer::sign(by, &rotation_message("hq1", &hx(&old), &hx(to))).to_bytes()),
         };
-        let rebuilt = HqEvent::HqRebuilt { stores: vec!["s1".into()], recovered: 2, lost: 0 };
-        let page = RegistryPage { entries: vec![registry_entry(&new, 3, rotation(&root, &new)), registry_entry(&new, 4, rebuilt.clone())], next_after: 4 };
+        let rebuilt = HqEvent::HqRebuilt { stores: 1, recovered: 2, lost: 0 };
+        let page = RegistryPage {
+            entries: vec![registry_entry(&new, 3, rotation(&root, &new)), registry_entry(&new, 4, rebuilt.clone())],
+            next_after: 4,
+            rebuilt_at: None,
+        };
         let u = check_registry_page("hq1", &trust, &page).unwrap();
         assert_eq!(u.new_keys, vec![hx(&new)]);
         // Someone holding a stolen (or self-made) key cannot name it: the root did not sign.
-        let page =
-            RegistryPage { entries: vec![registry_entry(&thief, 3, rotation(&thief, &thief)), registry_entry(&thief, 4, rebuilt.clone())], next_after: 4 };
+        let page = RegistryPage {
+            entries: vec![registry_entry(&thief, 3, rotation(&thief, &thief)), registry_entry(&thief, 4, rebuilt.clone())],
+            next_after: 4,
+            rebuilt_at: None,
+        };
         assert!(check_registry_page("hq1", &trust, &page).unwrap_err().to_string().contains("root key did not sign"));
         // Without a rotation, an entry signed by an unknown key is refused.
-        let page = RegistryPage { entries: vec![registry_entry(&thief, 3, rebuilt)], next_after: 3 };
+        let page = RegistryPage { entries: vec![registry_entry(&thief, 3, rebuilt)], next_after: 3, rebuilt_at: None };
         assert!(check_registry_page("hq1", &trust, &page).unwrap_err().to_string().contains("not signed by a key this store trusts"));
         // A second root key is never taken over the first.
-        let page = RegistryPage { entries: vec![registry_entry(&old, 3, HqEvent::HqRootKeySet { root_public_key: hx(&thief) })], next_after: 3 };
+        let page =
+            RegistryPage { entries: vec![registry_entry(&old, 3, HqEvent::HqRootKeySet { root_public_key: hx(&thief) })], next_after: 3, rebuilt_at: None };
         assert_eq!(check_registry_page("hq1", &trust, &page).unwrap().new_root, None);
         // Entries of another HQ, or outside the range asked for, are refused.
-        let page = RegistryPage { entries: vec![registry_entry(&old, 9, HqEvent::EntryLost {})], next_after: 3 };
+        let page = RegistryPage { entries: vec![registry_entry(&old, 9, HqEvent::EntryLost {})], next_after: 3, rebuilt_at: None };
         assert!(check_registry_page("hq1", &trust, &page).is_err());
     }
 

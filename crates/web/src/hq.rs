@@ -119,7 +119,15 @@ async fn push(State(s): State<HqState>, method: Method, uri: Uri, headers: Heade
         let sid = req.store_id.clone();
         blocking(&hq, move |hq| hq.store_problem(&sid, &problem)).await?;
     }
-    let ack = blocking(&hq, move |hq| hq.push(&req.store_id, &entries, &cp, &sig, req.store_size)).await?;
+    let want = req.want_tree_head;
+    let ack = blocking(&hq, move |hq| {
+        let mut ack = hq.push(&req.store_id, &entries, &cp, &sig, req.store_size)?;
+        if want {
+            ack.tree_head = Some(hq.tree_head()?);
+        }
+        Ok(ack)
+    })
+    .await?;
     Ok(Json(ack))
 }
 
@@ -177,14 +185,14 @@ async fn my_registry(State(s): State<HqState>, method: Method, uri: Uri, headers
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_request_signature", "malformed key header"))?;
     check_signature(&s, &key, &method, &uri, &headers, &[])?;
     let after = query_u64(&uri, "after")?.unwrap_or(0);
-    let (rows, next_after) = blocking(&s.hq, move |hq| hq.registry_for(&pk, after)).await?;
+    let (rows, next_after, rebuilt_at) = blocking(&s.hq, move |hq| hq.registry_for(&pk, after)).await?;
     let mut entries = Vec::with_capacity(rows.len());
     for (hq_seq, seq, bytes, signature) in rows {
         let entry = String::from_utf8(bytes)
             .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a stored entry is not UTF-8: run `stockade hq verify`"))?;
         entries.push(stockade_sync::Publication { hq_seq, seq, entry, signature });
     }
-    Ok(Json(stockade_sync::RegistryPage { entries, next_after }))
+    Ok(Json(stockade_sync::RegistryPage { entries, next_after, rebuilt_at }))
 }
 
 /// HQ journal entries for the store whose key signed the request, after `?after=N`.

@@ -33,7 +33,8 @@ fn a_store_vouches_for_its_retailers_entries_only_each_signed_by_hq() {
         hq.publish_catalog("acme", vec![accessory("ACC-1")]).unwrap();
         hq.publish_catalog("bravo", vec![accessory("ACC-2")]).unwrap();
 
-        let (entries, next) = hq.registry_for(&key(1), 0).unwrap();
+        let (entries, next, rebuilt_at) = hq.registry_for(&key(1), 0).unwrap();
+        assert_eq!(rebuilt_at, None, "never rebuilt");
         let mut kinds = Vec::new();
         for (seq, _, bytes, sig) in &entries {
             let sig = Signature::from_slice(&hex::decode(sig).unwrap()).unwrap();
@@ -70,7 +71,7 @@ fn a_store_vouches_for_its_retailers_entries_only_each_signed_by_hq() {
         assert_eq!(next, total, "{}", b.name);
         assert!(hq.registry_for(&key(1), next).unwrap().0.is_empty());
         // Bravo's store sees bravo's side and HQ's identity, nothing of acme's.
-        let (theirs, _) = hq.registry_for(&key(3), 0).unwrap();
+        let (theirs, _, _) = hq.registry_for(&key(3), 0).unwrap();
         let text: String = theirs.iter().map(|e| String::from_utf8_lossy(&e.2).into_owned()).collect();
         assert!(text.contains("Brenda") && !text.contains("Olive") && !text.contains("\"acme\"") && !text.contains("Ana"), "{}: {text}", b.name);
         // A key that is not an enrolled store learns nothing.
