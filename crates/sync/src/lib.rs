@@ -666,7 +666,11 @@ pub fn check_registry_page(hq_id: &str, trust: &stockade_store::evidence::HqTrus
     for (p, env) in page.entries.iter().zip(&envs) {
         let sig = hex::decode(&p.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
         let msg = entry_message(p.hq_seq, p.entry.as_bytes());
-        if !sig.is_some_and(|s| current.is_some_and(|k| k.verify(&msg, &s).is_ok())) {
+        let signed = match (sig, current) {
+            (Some(s), Some(k)) => k.verify(&msg, &s).is_ok(),
+            _ => false,
+        };
+        if !signed {
             return Err(SyncError::BadAnswer(format!("HQ entry {} is not signed by a key this store trusts", p.hq_seq)));
         }
         if let HqEvent::HqRootKeySet { root_public_key } = &env.event {
