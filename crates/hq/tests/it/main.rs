@@ -5,6 +5,7 @@ mod access;
 mod drill;
 mod export;
 mod fixture;
+mod from_stores;
 mod ingest;
 mod registry;
 mod replenish;
