@@ -3,10 +3,11 @@
 //!
 //! * A **leaf** is one store's head as HQ holds it: `SHA-256(0x00 ‖ "stockade-leaf/v1\n" store
 //!   id "\n" size "\n" head "\n")`. It hides the size and head: a store that receives the tree
-//!   learns which stores exist, never how far another store's journal has gone.
+//!   learns which stores exist and when their heads change, never how far another store's
+//!   journal has gone.
 //! * The **tree head** `(hq_id, at_ms, count, root)` is signed by HQ (`stockade-tree-head/v1`)
-//!   and handed to every store at every sync with the leaves, which each store checks against
-//!   the root before keeping it.
+//!   and handed with the leaves to a store that asks (once a minute by default), which checks
+//!   them against the root and its own head before keeping it.
 //! * A rebuild recomputes each store's leaf at every size of the journal it is given: a tree
 //!   head held by any store whose leaf for that store matches no prefix of the journal is a
 //!   contradiction, even if the journal was signed with the store's real key.
