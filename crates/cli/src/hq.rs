@@ -512,6 +512,11 @@ pub fn run(cmd: HqCmd) -> Result<i32> {
             let admin = if verified.is_ok() { hq.bootstrap_admin().ok().map(|(_, t)| t) } else { None };
             drop(hq);
             if let Err(e) = verified {
+                // A new key named in a database that is not kept would lock the next attempt out.
+                if report.rotated {
+                    let k = at.data.join(stockade_hq::KEY_FILE);
+                    let _ = std::fs::rename(&k, at.data.join(format!("{}.new", stockade_hq::KEY_FILE)));
+                }
                 bail!("the rebuilt database does not verify: {e:?}");
             }
             if let Some(tmp) = tmp {

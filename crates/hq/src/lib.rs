@@ -97,6 +97,9 @@ pub struct Hq {
     now: NowMs,
     /// Kinds treated as unknown (see [`Hq::as_release_without`]); empty in production.
     unknown_kinds: Vec<String>,
+    /// The first entry of the latest rebuild from the stores (read at open: a rebuild needs HQ
+    /// stopped, so it cannot change while this process runs).
+    rebuilt_at: Option<u64>,
 }
 
 /// What a store learns when it enrols.
@@ -182,7 +185,7 @@ impl Hq {
         let key = SigningKey::from_bytes(&seed);
         stockade_journal::keyfile::write(&dir.join(KEY_FILE), &key).map_err(|e| HqError::Io(e.to_string()))?;
         let hq_id = uuid::Uuid::new_v4().to_string();
-        let hq = Hq { db, key, hq_id: hq_id.clone(), now, unknown_kinds: vec![] };
+        let hq = Hq { db, key, hq_id: hq_id.clone(), now, unknown_kinds: vec![], rebuilt_at: None };
         let public_key = hq.public_key_hex();
         // The offline root key: the only way to name a new HQ key if this one is lost.
         let root_public_key = trust::new_root_key(&dir.join(trust::ROOT_KEY_FILE))?;
@@ -200,7 +203,8 @@ impl Hq {
         if public_key != hex::encode(key.verifying_key().to_bytes()) {
             return Err(HqError::Io(format!("{} is not the key of this HQ's database", dir.join(KEY_FILE).display())));
         }
-        Ok(Hq { db, key, hq_id, now, unknown_kinds: vec![] })
+        let rebuilt_at = db.tx(|tx| tx.one("SELECT MAX(seq) FROM hq_journal WHERE kind = 'hq_rebuilt'", &[]))?.and_then(|r| r[0].i()).map(|s| s as u64);
+        Ok(Hq { db, key, hq_id, now, unknown_kinds: vec![], rebuilt_at })
     }
 
     /// This HQ as an older release that does not know `kinds` (store event kinds): their
@@ -224,6 +228,9 @@ impl Hq {
     }
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+    pub(crate) fn rebuilt_at(&self) -> Option<u64> {
+        self.rebuilt_at
     }
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.key

@@ -320,15 +320,6 @@ fn vouched(stores: &[Backup]) -> Result<Vouched, HqError> {
                 return Err(invalid(format!("store {} trusts root key {theirs}, the journal held by the stores names {r}: refused", store_label(b))));
             }
         }
-        // The first HQ key a store trusted is the one it enrolled with: HQ's first key.
-        if let Some(first) = b.evidence.hq_keys.first() {
-            if *first != public_key && !b.evidence.hq_keys.contains(&public_key) {
-                return Err(invalid(format!(
-                    "store {} enrolled with HQ key {first}, not the key of the journal the stores hold ({public_key}): refused",
-                    store_label(b)
-                )));
-            }
-        }
     }
     // Keys in force, in journal order: each rotation from the key then in force, signed by the
     // root key.
@@ -357,14 +348,31 @@ fn vouched(stores: &[Backup]) -> Result<Vouched, HqError> {
         }
         out.insert(*seq, bytes.clone());
     }
-    // Every entry carries the signature of a key of that history (HQ signs what it hands over
-    // with the key in force then).
+    // Every key a store trusted is one of that history (a store enrolled after a rotation
+    // knows only the later keys).
+    for b in stores {
+        if let Some(k) = b.evidence.hq_keys.iter().find(|k| !key_hex.contains(k)) {
+            return Err(invalid(format!("store {} trusted HQ key {k}, which is not in the key history the stores hold: refused", store_label(b))));
+        }
+    }
+    // Every entry is signed by the key in force when it was written or a later one (HQ signs
+    // what it hands over with its key in force then): a retired key signs nothing new.
+    let rotations: Vec<u64> = out
+        .iter()
+        .filter(|(_, bytes)| matches!(HqEnvelope::decode(bytes), Ok(HqEnvelope { event: HqEvent::HqKeyRotated { .. }, .. })))
+        .map(|(seq, _)| *seq)
+        .collect();
     for b in stores {
         for e in &b.evidence.hq_entries {
+            let in_force = rotations.iter().filter(|r| **r <= e.hq_seq).count();
             let sig = hex::decode(&e.signature).ok().and_then(|s| ed25519_dalek::Signature::from_slice(&s).ok());
             let msg = entry_message(e.hq_seq, e.entry.as_bytes());
-            if !sig.is_some_and(|s| keys.iter().any(|k| ed25519_dalek::Verifier::verify(k, &msg, &s).is_ok())) {
-                return Err(invalid(format!("store {}: HQ journal entry {} is not signed by a key of HQ {hq_id}", store_label(b), e.hq_seq)));
+            if !sig.is_some_and(|s| keys.iter().skip(in_force).any(|k| ed25519_dalek::Verifier::verify(k, &msg, &s).is_ok())) {
+                return Err(invalid(format!(
+                    "store {}: HQ journal entry {} is not signed by HQ {hq_id}'s key in force then or later",
+                    store_label(b),
+                    e.hq_seq
+                )));
             }
         }
     }

@@ -121,8 +121,7 @@ impl Hq {
                     kept.push(vec![Val::I(seq), Val::I(0), Val::B(bytes.to_vec())]);
                 }
             }
-            let rebuilt_at = tx.one("SELECT MAX(seq) FROM hq_journal WHERE kind = 'hq_rebuilt'", &[])?.and_then(|r| r[0].i()).map(|s| s as u64);
-            Ok::<_, HqError>((kept, next, rebuilt_at))
+            Ok::<_, HqError>((kept, next, self.rebuilt_at()))
         })?;
         Ok((self.sign_entries(rows), next, rebuilt_at))
     }

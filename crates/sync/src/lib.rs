@@ -543,7 +543,18 @@ impl HqClient {
                 let h = self.store.health();
                 h.damaged.or(h.disk_full).or(h.clock.map(|c| c.message))
             },
-            want_tree_head: self.last_tree_head.lock().map(|t| t.is_none_or(|at| at.elapsed() >= self.tree_head_every)).unwrap_or(true),
+            want_tree_head: self
+                .last_tree_head
+                .lock()
+                .map(|mut t| {
+                    // Asked at most once per interval, whatever becomes of the answer.
+                    let due = t.is_none_or(|at| at.elapsed() >= self.tree_head_every);
+                    if due {
+                        *t = Some(std::time::Instant::now());
+                    }
+                    due
+                })
+                .unwrap_or(true),
         };
         let body = serde_json::to_vec(&req).map_err(|e| SyncError::BadAnswer(e.to_string()))?;
         let ack: AckAnswer = self.call(reqwest::Method::POST, "/hq/api/v1/push", body).await?;
@@ -564,13 +575,7 @@ impl HqClient {
     async fn keep_tree_head(&self, hq_key: &VerifyingKey, acked: &stockade_journal::Checkpoint, th: stockade_journal::tree::TreeHead) -> Result<(), SyncError> {
         let mine = stockade_journal::tree::leaf_hash(&acked.store_id, acked.size, &acked.head);
         match th.verify(hq_key) {
-            Ok(()) if th.leaf_of(&acked.store_id) == Some(mine) => {
-                self.store.record_tree_head(th).await?;
-                if let Ok(mut t) = self.last_tree_head.lock() {
-                    *t = Some(std::time::Instant::now());
-                }
-                Ok(())
-            }
+            Ok(()) if th.leaf_of(&acked.store_id) == Some(mine) => Ok(self.store.record_tree_head(th).await?),
             Ok(()) => {
                 tracing::error!("HQ's tree head does not witness this store's acknowledged head: not kept");
                 Ok(())
@@ -590,7 +595,9 @@ impl HqClient {
         loop {
             let trust = self.store.hq_trust()?;
             let page: RegistryPage = self.call(reqwest::Method::GET, &format!("/hq/api/v1/my/registry?after={}", trust.after), Vec::new()).await?;
-            if let Some(r) = page.rebuilt_at.filter(|r| *r != trust.rebuilt_at && *r > 0) {
+            // Only forward (an answer cannot send the store back to an older rebuild, or loop), and
+            // only where the store read past it.
+            if let Some(r) = page.rebuilt_at.filter(|r| *r > trust.rebuilt_at) {
                 tracing::warn!(rebuilt_at = r, "HQ was rebuilt from its stores: reading its journal again from its new entries");
                 self.store.hq_rebuilt(r).await?;
                 continue;
@@ -898,6 +905,18 @@ mod tests {
         };
         let u = check_registry_page("hq1", &trust, &page).unwrap();
         assert_eq!(u.new_keys, vec![hx(&new)]);
+        // Once replaced, the old key (perhaps stolen: that is why it was replaced) signs nothing
+        // new: it only still checks old co-signatures.
+        let after = stockade_store::evidence::HqTrust {
+            keys: vec![old.verifying_key(), new.verifying_key()],
+            root: Some(root.verifying_key()),
+            after: 4,
+            rebuilt_at: 0,
+        };
+        let page = RegistryPage { entries: vec![registry_entry(&old, 5, HqEvent::EntryLost {})], next_after: 5, rebuilt_at: None };
+        assert!(check_registry_page("hq1", &after, &page).unwrap_err().to_string().contains("not signed by a key this store trusts"));
+        let page = RegistryPage { entries: vec![registry_entry(&new, 5, HqEvent::EntryLost {})], next_after: 5, rebuilt_at: None };
+        assert!(check_registry_page("hq1", &after, &page).is_ok());
         // Someone holding a stolen (or self-made) key cannot name it: the root did not sign.
         let page = RegistryPage {
             entries: vec![registry_entry(&thief, 3, rotation(&thief, &thief)), registry_entry(&thief, 4, rebuilt.clone())],
