@@ -593,12 +593,35 @@ fn run(cli: Cli) -> Result<i32> {
                     }
                 }
             }
+            // HQ's keys: the one given and, when the backup's own evidence about HQ names it, every
+            // key of that history (older co-signatures were made with them). HQ's tree heads in
+            // the backup, checked with those keys, must each witness a prefix of its journal.
+            let hq_keys: Vec<ed25519_dalek::VerifyingKey> = match &hq_key {
+                Some(k) if b.evidence.hq_keys.contains(&hex::encode(k.to_bytes())) => {
+                    b.evidence.hq_keys.iter().filter_map(|h| stockade_journal::verifying_key_from_hex(h)).collect()
+                }
+                Some(k) => vec![*k],
+                None => vec![],
+            };
+            if !hq_keys.is_empty() {
+                let heads: Vec<&stockade_journal::tree::TreeHead> =
+                    b.evidence.tree_heads.iter().filter(|t| hq_keys.iter().any(|k| t.verify(k).is_ok())).collect();
+                if let Some((_, agreed)) = stockade_journal::tree::contradiction(&b.header.id, &b.entries, &heads) {
+                    bail!(
+                        "the backup contradicts a head HQ witnessed for this store: entries up to {agreed} agree, entry {} does not; not restored",
+                        agreed + 1
+                    );
+                }
+                if !heads.is_empty() {
+                    say!("the backup agrees with the {} heads HQ witnessed in it", heads.len());
+                }
+            }
             let generated = password.is_none();
             let password = password.unwrap_or_else(random_password);
             let r = stockade_store::sync::restore(
                 &data,
                 &key,
-                hq_key.as_ref().map(|k| (k, stockade_store::sync::CoSignatures::CheckOnly)),
+                hq_key.as_ref().map(|_| (hq_keys.as_slice(), stockade_store::sync::CoSignatures::CheckOnly)),
                 &b.entries,
                 &b.checkpoints,
                 &manager,
@@ -960,7 +983,7 @@ async fn restore_from_hq(
     let page = stockade_sync::fetch_journal_with_key(hq_url, &key).await?;
     let entries: Vec<(u64, Vec<u8>)> = page.entries.into_iter().map(|e| (e.seq, e.entry.into_bytes())).collect();
     let report =
-        stockade_store::sync::restore(data, &key, Some((&hq_key, stockade_store::sync::CoSignatures::Keep)), &entries, &page.checkpoints, manager, password)?;
+        stockade_store::sync::restore(data, &key, Some((&[hq_key], stockade_store::sync::CoSignatures::Keep)), &entries, &page.checkpoints, manager, password)?;
     let store = open(data)?;
     let first = &report.store_id;
     store

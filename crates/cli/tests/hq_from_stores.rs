@@ -158,6 +158,7 @@ fn hq_is_rebuilt_from_three_stores_alone_with_its_key_and_without_and_a_forged_h
     let root_key = offline.join("hq-root.key");
     std::fs::rename(hq_dir.join("hq-root.key"), &root_key).unwrap();
     assert!(init.contains("HQ root key: "), "{init}");
+    let first_hq_key = init.lines().find_map(|l| l.strip_prefix("HQ public key: ")).unwrap().to_string();
     run_ok(&["hq", "add-retailer", "--data", h, "--id", "acme", "--name", "Acme"], &[]);
     run_ok(&["hq", "add-retailer", "--data", h, "--id", "bravo", "--name", "Bravo"], &[]);
     run_ok(&["hq", "add-user", "--data", h, "--name", "Olive", "--role", "owner", "--retailer", "acme"], &[]);
@@ -221,6 +222,26 @@ fn hq_is_rebuilt_from_three_stores_alone_with_its_key_and_without_and_a_forged_h
     // The forged history carries a1's real signatures: only what the other stores witnessed
     // catches it. A refused rebuild changes nothing.
     assert!(hq_dir.join("hq.db").exists(), "a refused rebuild leaves HQ's database as it was");
+    // Restoring the store from the forged file is refused too: its own tree heads contradict it.
+    let key_copy = tmp.path().join("a1.key");
+    std::fs::copy(shops[0].dir.join("store.key"), &key_copy).unwrap();
+    let restore = |from: &Path, to: &str| {
+        stockade(&[
+            "restore",
+            "--data",
+            tmp.path().join(to).to_str().unwrap(),
+            "--from",
+            from.to_str().unwrap(),
+            "--key",
+            key_copy.to_str().unwrap(),
+            "--hq-key",
+            &first_hq_key,
+        ])
+    };
+    let o = restore(&forged, "restored-forged");
+    assert!(!o.status.success() && text(&o).contains(&format!("entry {k} does not")), "{}", text(&o));
+    let o = restore(&backups[0], "restored");
+    assert!(o.status.success() && text(&o).contains("agrees with the"), "{}", text(&o));
 
     let (mut hq, _) = serve(&["hq", "serve", "--data", h, "--listen", &hq_addr], &[]);
     for s in shops.iter_mut() {

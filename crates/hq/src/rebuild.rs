@@ -6,14 +6,14 @@ use crate::db::{Db, Tx, Val};
 use crate::{create_schema, project, Hq, HqError, NowMs};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use stockade_journal::backup::{encode, Backup, Header, FORMAT};
 use stockade_journal::hq_event::{entry_message, rotation_message};
 use stockade_journal::hq_event::{HqEnvelope, HqEvent};
-use stockade_journal::tree::{leaf_hash, TreeHead};
+use stockade_journal::tree::TreeHead;
 use stockade_journal::SignedCheckpoint;
-use stockade_journal::{chain_hash, Checkpoint, Hash, GENESIS};
+use stockade_journal::{chain_hash, Checkpoint, GENESIS};
 
 /// Most placeholder entries a rebuild writes beyond the last entry any store holds.
 const MAX_UNHELD: u64 = 1_000_000;
@@ -392,32 +392,11 @@ fn cross_check(stores: &[Backup], keys: &[VerifyingKey], hq_id: &str) -> Result<
             }
         }
     }
+    let refs: Vec<&TreeHead> = heads.iter().map(|(t, _)| *t).collect();
     for b in stores {
         let id = store_label(b);
-        // Every prefix's leaf: size by leaf hash.
-        let mut leaves: HashMap<Hash, u64> = HashMap::with_capacity(b.entries.len() + 1);
-        let mut head = GENESIS;
-        leaves.insert(leaf_hash(id, 0, &head), 0);
-        for (seq, bytes) in &b.entries {
-            head = chain_hash(&head, bytes);
-            leaves.insert(leaf_hash(id, *seq, &head), *seq);
-        }
-        let mut agreed = 0u64;
-        let mut contradicted: Option<(&TreeHead, &str)> = None;
-        for (t, holder) in &heads {
-            match t.leaf_of(id) {
-                None => {}
-                Some(l) => match leaves.get(&l) {
-                    Some(s) => agreed = agreed.max(*s),
-                    None => {
-                        if contradicted.is_none_or(|(c, _)| t.at_ms < c.at_ms) {
-                            contradicted = Some((t, holder));
-                        }
-                    }
-                },
-            }
-        }
-        if let Some((t, holder)) = contradicted {
+        if let Some((t, agreed)) = stockade_journal::tree::contradiction(id, &b.entries, &refs) {
+            let holder = heads.iter().find(|(h, _)| std::ptr::eq(*h, t)).map(|(_, by)| *by).unwrap_or("?");
             let at = chrono::DateTime::from_timestamp_millis(t.at_ms).map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
             return Err(HqError::Refused {
                 code: "witness_contradicted",

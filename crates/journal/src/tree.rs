@@ -123,6 +123,35 @@ impl TreeHead {
     }
 }
 
+/// Where a store's journal contradicts what HQ witnessed: for every tree head with a leaf for
+/// `store_id`, some prefix of `entries` (exact bytes, from 1) must have that leaf. Returns the
+/// earliest contradicting tree head and the furthest prefix any tree head witnessed, or `None`
+/// when every witnessed head is a prefix of the journal. The caller checks the signatures.
+pub fn contradiction<'a>(store_id: &str, entries: &[(u64, Vec<u8>)], heads: &[&'a TreeHead]) -> Option<(&'a TreeHead, u64)> {
+    let mut leaves: std::collections::HashMap<Hash, u64> = std::collections::HashMap::with_capacity(entries.len() + 1);
+    let mut head = crate::GENESIS;
+    leaves.insert(leaf_hash(store_id, 0, &head), 0);
+    for (seq, bytes) in entries {
+        head = crate::chain_hash(&head, bytes);
+        leaves.insert(leaf_hash(store_id, *seq, &head), *seq);
+    }
+    let mut agreed = 0u64;
+    let mut first: Option<&TreeHead> = None;
+    for t in heads {
+        if let Some(l) = t.leaf_of(store_id) {
+            match leaves.get(&l) {
+                Some(s) => agreed = agreed.max(*s),
+                None => {
+                    if first.is_none_or(|c| t.at_ms < c.at_ms) {
+                        first = Some(t);
+                    }
+                }
+            }
+        }
+    }
+    first.map(|t| (t, agreed))
+}
+
 fn parse_hash(h: &str) -> Option<Hash> {
     hex::decode(h).ok()?.try_into().ok()
 }
@@ -168,6 +197,28 @@ mod tests {
         let mut later = th.clone();
         later.at_ms += 1;
         assert_eq!(later.verify(&key.verifying_key()), Err(TreeHeadError::Signature));
+    }
+
+    #[test]
+    fn a_rewritten_history_contradicts_the_heads_witnessed_after_the_change() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let entries: Vec<(u64, Vec<u8>)> = (1..=6).map(|i| (i, format!("entry {i}").into_bytes())).collect();
+        let mut heads = vec![crate::GENESIS];
+        for (_, e) in &entries {
+            heads.push(crate::chain_hash(heads.last().unwrap(), e));
+        }
+        let witnessed: Vec<TreeHead> = [2u64, 4, 6].iter().map(|n| TreeHead::sign("hq", *n as i64, &[("s1".into(), *n, heads[*n as usize])], &key)).collect();
+        let refs: Vec<&TreeHead> = witnessed.iter().collect();
+        assert_eq!(contradiction("s1", &entries, &refs), None);
+        // Entry 3 rewritten: the heads witnessed at 4 and 6 no longer match; 2 still does.
+        let mut forged = entries.clone();
+        forged[2].1 = b"entry 3, $10 lower".to_vec();
+        let (t, agreed) = contradiction("s1", &forged, &refs).unwrap();
+        assert_eq!((t.at_ms, agreed), (4, 2));
+        // Cut back to 3 entries: the head witnessed at 4 is beyond it.
+        assert_eq!(contradiction("s1", &entries[..3], &refs).map(|(t, a)| (t.at_ms, a)), Some((4, 2)));
+        // Another store's leaves say nothing about this one.
+        assert_eq!(contradiction("s2", &forged, &refs), None);
     }
 
     proptest! {

@@ -173,7 +173,7 @@ pub enum CoSignatures {
 pub fn restore(
     dir: &std::path::Path,
     key: &ed25519_dalek::SigningKey,
-    hq: Option<(&ed25519_dalek::VerifyingKey, CoSignatures)>,
+    hq: Option<(&[ed25519_dalek::VerifyingKey], CoSignatures)>,
     entries: &[(u64, Vec<u8>)],
     checkpoints: &[SignedCheckpoint],
     manager: &str,
@@ -207,9 +207,9 @@ pub fn restore(
             return Err(bad(format!("checkpoint {} is not signed by this store's key", c.size)));
         }
         let hq_sig = match (&c.hq_signature, hq) {
-            (Some(h), Some((k, keep))) => {
+            (Some(h), Some((keys, keep))) => {
                 let h = hex::decode(h).unwrap_or_default();
-                if !cp.verify(k, &h) {
+                if !keys.iter().any(|k| cp.verify(k, &h)) {
                     return Err(bad(format!("checkpoint {}: HQ's co-signature does not verify", c.size)));
                 }
                 Some(h).filter(|_| keep == CoSignatures::Keep)
@@ -410,8 +410,10 @@ impl Store {
     /// co-signatures) and the signed head. One consistent snapshot.
     pub fn backup(&self) -> Result<Vec<u8>, StoreError> {
         use stockade_journal::backup::{encode_with, Header, FORMAT};
-        let (entries, cps) = self.journal_snapshot(1, u64::MAX)?;
+        // The evidence first: every tree head in it witnesses a head the journal read after it
+        // still has (the journal only grows).
         let evidence = self.hq_evidence()?;
+        let (entries, cps) = self.journal_snapshot(1, u64::MAX)?;
         let header = Header {
             format: FORMAT.into(),
             journal: "store".into(),
