@@ -47,8 +47,6 @@ pub fn trusted_hq_keys_in(conn: &Connection, schema: &str) -> Result<Vec<Verifyi
     Ok(keys)
 }
 
-/// Adds `key` to the store's history of HQ keys (kept, never removed: old co-signatures are
-/// checked against the key that made them).
 /// The store enrols with an HQ: what it held of another HQ (its journal copy, keys, root, tree
 /// heads, cursor) no longer applies.
 pub(crate) fn enrolled_with(c: &Connection, hq_id: &str, key: &str) -> Result<(), StoreError> {
@@ -60,6 +58,8 @@ pub(crate) fn enrolled_with(c: &Connection, hq_id: &str, key: &str) -> Result<()
     Ok(())
 }
 
+/// Adds `key` to the store's history of HQ keys (kept, never removed: old co-signatures are
+/// checked against the key that made them).
 pub(crate) fn trust_hq_key(c: &Connection, key: &str, now_ms: i64) -> Result<(), StoreError> {
     c.execute(
         "INSERT OR IGNORE INTO hq_keys (public_key, role, ord, since_ms) VALUES (?1, 'hq', (SELECT COALESCE(MAX(ord), 0) + 1 FROM hq_keys), ?2)",
@@ -124,9 +124,9 @@ impl Store {
     /// holds from there on was the old journal's (numbers the rebuilt HQ uses again), so it is
     /// dropped and the store reads on from there.
     pub async fn hq_rebuilt(&self, rebuilt_at: u64) -> Result<(), StoreError> {
+        let at = i64::try_from(rebuilt_at).map_err(|_| StoreError::Corrupt(format!("HQ says it was rebuilt at entry {rebuilt_at}: out of range")))?;
         self.write(move |tx| {
             let c = tx.conn();
-            let at = rebuilt_at as i64;
             c.execute("DELETE FROM hq_copy WHERE hq_seq >= ?1", params![at])?;
             c.execute("UPDATE sync SET hq_copy_after = MIN(hq_copy_after, ?1 - 1), hq_rebuilt_at = ?1 WHERE id = 1", params![at])?;
             Ok(())

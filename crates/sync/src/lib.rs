@@ -634,6 +634,9 @@ pub fn check_registry_page(hq_id: &str, trust: &stockade_store::evidence::HqTrus
     let mut keys = trust.keys.clone();
     let mut root = trust.root;
     let (mut new_keys, mut new_root, mut copies) = (Vec::new(), None, Vec::new());
+    if page.next_after > i64::MAX as u64 {
+        return Err(SyncError::BadAnswer(format!("HQ's registry cursor {} is out of range", page.next_after)));
+    }
     let mut envs = Vec::with_capacity(page.entries.len());
     for p in &page.entries {
         if p.hq_seq <= trust.after || p.hq_seq > page.next_after {
