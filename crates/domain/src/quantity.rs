@@ -45,6 +45,11 @@ fn parse_number_scaled(text: &str, scale: i64) -> Option<i64> {
     if !whole.chars().all(|c| c.is_ascii_digit() || c == ',') || !frac.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
+    // A comma separates thousands ("1,200") only before groups of exactly three digits; "3,5"
+    // (a French decimal) is ambiguous and not read at all, rather than read as 35.
+    if whole.split(',').skip(1).any(|g| g.len() != 3) || whole.starts_with(',') {
+        return None;
+    }
     let whole: String = whole.chars().filter(|c| *c != ',').collect();
     let w: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
     let mut v = w.checked_mul(scale)?;
@@ -137,7 +142,8 @@ pub fn find_net_content(text: &str) -> Option<NetContent> {
                     "ounce" | "oz" => Some(MG_PER_OZ),
                     "eighth" => Some(MG_PER_OZ / 8),
                     "quarter" => Some(MG_PER_OZ / 4),
-                    "half" if lower[start..].starts_with("half ounce") || lower[start..].starts_with("half oz") => Some(MG_PER_OZ / 2),
+                    // (`start` counts characters, not bytes: the text may hold any script.)
+                    "half" if ["half ounce", "half oz"].iter().any(|w| chars[start..].iter().copied().take(w.len()).eq(w.chars())) => Some(MG_PER_OZ / 2),
                     _ => None,
                 };
                 if let Some(mg) = mg {
@@ -169,6 +175,32 @@ mod tests {
         assert_eq!(find_net_content("Gummies (100mg)"), None);
         assert_eq!(find_net_content("Chocolate Chunk - Shatter"), None);
         assert_eq!(find_net_content("Capsules (7 Pack)"), None);
+    }
+
+    #[test]
+    fn names_in_any_script_are_read_by_their_characters_not_their_bytes() {
+        // An en dash before the size used to panic the importer (a character index used as a
+        // byte index); an accent before it used to turn a half ounce into a whole one.
+        assert_eq!(find_net_content("Jack Herer – half ounce"), Some(NetContent::Mass { mg: 14_175 }));
+        assert_eq!(find_net_content("Café half ounce"), Some(NetContent::Mass { mg: 14_175 }));
+        assert_eq!(find_net_content("Crème brûlée — half oz"), Some(NetContent::Mass { mg: 14_175 }));
+        assert_eq!(find_net_content("大麻 half ounce"), Some(NetContent::Mass { mg: 14_175 }));
+        assert_eq!(find_net_content("Élan – 3,5 g"), None, "a decimal comma is not read as a size");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_name_panics_the_size_reader(s in "\\PC{0,40}", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60)) {
+            let _ = find_net_content(&s);
+            let _ = find_net_content(&String::from_utf8_lossy(&bytes));
+            let _ = parse_mg(&s);
+            let _ = parse_percent_bp(&s);
+        }
+
+        #[test]
+        fn a_half_ounce_is_half_an_ounce_after_any_non_ascii_prefix(prefix in "[^\\x00-\\x7F]{0,12}") {
+            proptest::prop_assert_eq!(find_net_content(&format!("{prefix} half ounce")), Some(NetContent::Mass { mg: 14_175 }));
+        }
     }
 
     #[test]

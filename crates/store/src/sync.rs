@@ -381,12 +381,14 @@ impl Store {
             c.execute_batch("BEGIN")?;
             let entries = c
                 .prepare_cached("SELECT seq, bytes FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?
-                .query_map(params![from as i64, limit.min(i64::MAX as u64) as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)))?
+                .query_map(params![i64::try_from(from).unwrap_or(i64::MAX), limit.min(i64::MAX as u64) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             let last = entries.last().map(|e| e.0).unwrap_or(0);
             let mut cps = c
                 .prepare_cached("SELECT size, head, signature, hq_signature FROM checkpoints WHERE size >= ?1 AND size <= ?2 ORDER BY size")?
-                .query_map(params![from as i64, last as i64], signed)?
+                .query_map(params![i64::try_from(from).unwrap_or(i64::MAX), last as i64], signed)?
                 .collect::<Result<Vec<_>, _>>()?;
             let last_hash: Option<Vec<u8>> = c.query_row("SELECT hash FROM journal WHERE seq = ?1", params![last as i64], |r| r.get(0)).optional()?;
             c.execute_batch("COMMIT")?;

@@ -42,6 +42,8 @@ struct Global {
 pub struct Limiter {
     clients: Mutex<HashMap<(IpAddr, Bucket), Client>>,
     global: Mutex<Global>,
+    /// Random per process: the key of [`Limiter::address_tag`].
+    tag_key: [u8; 32],
 }
 
 /// What the caller must do after a miss.
@@ -59,6 +61,11 @@ impl Default for Limiter {
         Limiter {
             clients: Mutex::new(HashMap::new()),
             global: Mutex::new(Global { misses: VecDeque::new(), tokens: GLOBAL_LOOKUPS_PER_SEC, refilled: Instant::now(), alerted_at: None }),
+            tag_key: {
+                let mut k = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+                k
+            },
         }
     }
 }
@@ -70,6 +77,17 @@ fn prune(q: &mut VecDeque<Instant>, now: Instant) {
 }
 
 impl Limiter {
+    /// How an address is named in anything kept (alerts are journal entries, which are never
+    /// erased): a keyed hash, its key random per process and mixed with the UTC day, so the same
+    /// address is recognisable within a day's alerts and not beyond, and never readable.
+    pub fn address_tag(&self, ip: IpAddr, now_ms: i64) -> String {
+        let day = now_ms.div_euclid(86_400_000);
+        let mut h = blake3::Hasher::new_keyed(&self.tag_key);
+        h.update(&day.to_be_bytes());
+        h.update(ip.to_string().as_bytes());
+        format!("addr-{}", &h.finalize().to_hex()[..12])
+    }
+
     /// May this client look something up now? `false`: answer 429 without looking.
     pub fn admit(&self, ip: IpAddr, bucket: Bucket) -> bool {
         let now = Instant::now();
@@ -124,5 +142,24 @@ impl Limiter {
             return Alarm::Distributed(n);
         }
         Alarm::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_named_by_a_keyed_hash_that_changes_every_day() {
+        let l = Limiter::default();
+        let ip: IpAddr = "203.0.113.77".parse().unwrap();
+        let other: IpAddr = "203.0.113.78".parse().unwrap();
+        let day = 1_795_392_000_000;
+        let tag = l.address_tag(ip, day);
+        assert!(tag.starts_with("addr-") && !tag.contains("203") && !tag.contains("77"), "{tag}");
+        assert_eq!(l.address_tag(ip, day + 3_600_000), tag, "the same address within a day");
+        assert_ne!(l.address_tag(ip, day + 86_400_000), tag, "another day, another tag");
+        assert_ne!(l.address_tag(other, day), tag);
+        assert_ne!(Limiter::default().address_tag(ip, day), tag, "another process, another key");
     }
 }

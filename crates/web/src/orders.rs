@@ -46,7 +46,11 @@ pub(crate) async fn missed(s: &AppState, ip: IpAddr, bucket: Bucket) {
     };
     let message = match alarm {
         Alarm::None => return,
-        Alarm::ClientBlocked => format!("{what}: {} misses from {ip} within 10 minutes; that address is blocked for 15 minutes", crate::limits::CLIENT_MISSES),
+        Alarm::ClientBlocked => format!(
+            "{what}: {} misses from one address ({}) within 10 minutes; that address is blocked for 15 minutes",
+            crate::limits::CLIENT_MISSES,
+            s.limiter.address_tag(ip, s.store.clock().now_ms())
+        ),
         Alarm::Distributed(n) => format!("{what}: {n} misses from many addresses within 10 minutes (distributed guessing)"),
     };
     if let Err(e) = s.store.raise_alert("enumeration", message).await {

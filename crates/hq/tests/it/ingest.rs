@@ -25,6 +25,15 @@ fn a_store_journal_replicates_exactly_and_pushing_twice_changes_nothing() {
         assert_eq!(a1, a2);
         let again = stockade_hq::verify::verify(&hq).unwrap();
         assert_eq!((again.entries, again.derived_rows), (report.entries, report.derived_rows), "{}: nothing duplicated", b.name);
+
+        // A position past 2^63 asks for nothing (it used to wrap and answer from entry 1), at HQ
+        // and at the store.
+        for from in [1u64 << 63, u64::MAX] {
+            let sid = fx.store.info().store_id.clone();
+            assert!(hq.journal(&sid, from, 100).unwrap().0.is_empty(), "{}: from={from}", b.name);
+            assert!(fx.store.journal_page(from, 100).unwrap().0.is_empty(), "{}: from={from}", b.name);
+        }
+        assert_eq!(hq.journal(&fx.store.info().store_id, 1, 5).unwrap().0.len(), 5);
     }
 }
 
