@@ -21,6 +21,20 @@ pub const MAX_PIN_FAILURES: i64 = 5;
 
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// Password hashes (Argon2id, 19 MiB each) run at most this many at a time per process: two
+/// per core. A sign-in that finds every slot taken is answered `Busy` at once, so a burst of
+/// sign-ins costs bounded memory and leaves the register's sales their cores.
+pub fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2
+}
+
+static HASHING: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+
+/// A hashing slot, or `Busy` when every one is taken.
+fn hashing_slot() -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+    HASHING.get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(hashing_slots()))).clone().try_acquire_owned().map_err(|_| StoreError::Busy)
+}
+
 /// Who is acting. Every command takes one; roles gate what it may do.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Actor {
@@ -137,7 +151,9 @@ impl Store {
             Some(r) => r,
             None => {
                 let p = password.to_string();
+                let slot = hashing_slot()?;
                 let _ = tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
                     let dummy = DUMMY_HASH.get_or_init(|| hash_password("not a real password").unwrap_or_default());
                     verify_password(&p, dummy)
                 })
@@ -153,7 +169,13 @@ impl Store {
             return Err(StoreError::Locked((locked_until - now + 999) / 1000));
         }
         let p = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&p, &hash)).await.map_err(|e| StoreError::Io(e.to_string()))?;
+        let slot = hashing_slot()?;
+        let ok = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            verify_password(&p, &hash)
+        })
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))?;
         let uid = user_id.clone();
         if !ok || !active {
             self.write(move |tx| {

@@ -24,6 +24,10 @@ pub enum StoreError {
     Locked(i64),
     #[error("PIN sign-in is locked after too many wrong PINs: sign in with your password")]
     PinLocked,
+    /// Every password-hashing slot is taken (a burst of sign-ins): answered at once instead of
+    /// queueing memory-hungry hashes.
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     /// A journal entry whose effect cannot be represented (a total would leave its range, or

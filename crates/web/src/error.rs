@@ -82,6 +82,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             StoreError::Locked(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", msg),
             StoreError::PinLocked => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "pin_locked", msg),
+            StoreError::Busy => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sign_in_busy", msg),
             // A new command whose entry would take a total out of range: refused whole.
             StoreError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),
             StoreError::Damaged(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_damaged", msg),
