@@ -33,10 +33,11 @@ fn parse_number_scaled(text: &str, scale: i64) -> Option<i64> {
     if let Some((n, d)) = t.split_once('/') {
         let n: i64 = n.trim().parse().ok()?;
         let d: i64 = d.trim().parse().ok()?;
-        if d == 0 {
+        // A size is never negative; "i64::MIN/-1" would also overflow the division.
+        if n < 0 || d <= 0 {
             return None;
         }
-        return Some(n.checked_mul(scale)? / d);
+        return n.checked_mul(scale)?.checked_div(d);
     }
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     if whole.is_empty() && frac.is_empty() {
@@ -186,6 +187,15 @@ mod tests {
         assert_eq!(find_net_content("Crème brûlée — half oz"), Some(NetContent::Mass { mg: 14_175 }));
         assert_eq!(find_net_content("大麻 half ounce"), Some(NetContent::Mass { mg: 14_175 }));
         assert_eq!(find_net_content("Élan – 3,5 g"), None, "a decimal comma is not read as a size");
+    }
+
+    #[test]
+    fn fractions_at_the_integer_edges_are_not_read_and_do_not_panic() {
+        assert_eq!(parse_mg("-9223372036854775808/-1mg"), None);
+        assert_eq!(parse_mg("-1/2 g"), None);
+        assert_eq!(parse_mg("1/-2 g"), None);
+        assert_eq!(parse_mg("9223372036854775807/1 g"), None, "overflows the scale");
+        assert_eq!(parse_mg("1/2 g"), Some(500));
     }
 
     proptest::proptest! {

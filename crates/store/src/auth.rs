@@ -1,10 +1,12 @@
 //! Staff accounts and sessions: Argon2id passwords (OWASP parameters), 256-bit session tokens
-//! from the OS generator stored only as hashes, per-account lockout after repeated failures.
+//! from the OS generator stored only as hashes; wrong tries slow a name from one address
+//! (`signin`), never lock an account.
 
 use crate::error::StoreError;
+use crate::hashing;
+pub use crate::hashing::hashing_slots;
 use crate::node::{Store, Tx};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use crate::signin::{self, Alert, Method};
 use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -14,25 +16,34 @@ use stockade_journal::Event;
 
 pub const SESSION_IDLE_MS: i64 = 2 * 60 * 60 * 1000;
 pub const SESSION_ABSOLUTE_MS: i64 = 14 * 60 * 60 * 1000;
-pub const MAX_FAILED_LOGINS: i64 = 5;
-pub const LOCKOUT_MS: i64 = 5 * 60 * 1000;
 /// Wrong PINs in a row before the PIN is refused until a password sign-in.
 pub const MAX_PIN_FAILURES: i64 = 5;
 
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-/// Password hashes (Argon2id, 19 MiB each) run at most this many at a time per process: two
-/// per core. A sign-in that finds every slot taken is answered `Busy` at once, so a burst of
-/// sign-ins costs bounded memory and leaves the register's sales their cores.
-pub fn hashing_slots() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2
+/// What an unknown name's secret is checked against, so it costs what a real one does.
+fn dummy_hash(slot: &mut hashing::Slot) -> &'static str {
+    if let Some(h) = DUMMY_HASH.get() {
+        return h;
+    }
+    let made = slot.hash("not a real password").unwrap_or_default();
+    DUMMY_HASH.get_or_init(|| made)
 }
 
-static HASHING: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
-
-/// A hashing slot, or `Busy` when every one is taken.
-fn hashing_slot() -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
-    HASHING.get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(hashing_slots()))).clone().try_acquire_owned().map_err(|_| StoreError::Busy)
+/// Checks `secret` against `stored` in a hashing slot (or against a dummy hash when there is
+/// nothing stored, at the same cost), off the async threads.
+async fn check_secret(secret: &str, stored: Option<String>) -> Result<bool, StoreError> {
+    let mut slot = hashing::slot()?;
+    let secret = secret.to_string();
+    hashing::off_thread(move || match stored {
+        Some(h) => slot.verify(&secret, &h),
+        None => {
+            let dummy = dummy_hash(&mut slot);
+            let _ = slot.verify(&secret, dummy);
+            false
+        }
+    })
+    .await
 }
 
 /// Who is acting. Every command takes one; roles gate what it may do.
@@ -55,20 +66,10 @@ impl Actor {
     }
 }
 
-fn argon2() -> Result<Argon2<'static>, StoreError> {
-    // OWASP: Argon2id, m = 19 MiB, t = 2, p = 1.
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| StoreError::Io(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
+/// A new password hash, for callers outside the server's request path (store creation, the
+/// CLI); takes a hashing slot like every other hash.
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2()?.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| StoreError::Io(e.to_string()))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(hash) else { return false };
-    argon2().map(|a| a.verify_password(password.as_bytes(), &parsed).is_ok()).unwrap_or(false)
+    hashing::slot()?.hash(password)
 }
 
 pub fn check_new_credentials(username: &str, password: &str) -> Result<(), StoreError> {
@@ -114,20 +115,35 @@ impl Store {
         if display_name.trim().is_empty() || display_name.len() > 80 {
             return Err(StoreError::invalid("invalid_display_name", "a display name of 1 to 80 characters is required"));
         }
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| StoreError::Io(e.to_string()))??;
+        let mut slot = hashing::slot()?;
+        let hash = hashing::off_thread(move || slot.hash(&password)).await??;
         let by = actor.user_id.clone();
         let (u, d) = (username.clone(), display_name.clone());
         let user_id = self.write(move |tx| add_staff_in_tx(tx, &by, &u, &d, role, &hash)).await?;
         Ok(Actor { user_id, username, display_name, role })
     }
 
-    /// Checks a password and opens a session. Returns the bearer token (shown once, stored hashed).
+    /// Checks a password and opens a session, for a caller on this machine (the CLI).
     pub async fn login(&self, username: &str, password: &str) -> Result<(String, Actor), StoreError> {
+        self.login_from(username, password, "local").await
+    }
+
+    /// Checks a password and opens a session. Returns the bearer token (shown once, stored
+    /// hashed). `from` names where the attempt came from (the API passes a keyed hash of the
+    /// client's address): wrong tries slow that name from that place only (see `signin`).
+    /// Every refusal is the same `Unauthorized`: wrong password, unknown name, disabled
+    /// account, or a try while that pair waits.
+    pub async fn login_from(&self, username: &str, password: &str, from: &str) -> Result<(String, Actor), StoreError> {
+        let now = self.clock().now_ms();
+        if self.attempts().waiting(Method::Password, username, from, now) {
+            tracing::warn!(from = %from, "login refused: waiting after wrong tries");
+            return Err(StoreError::Unauthorized);
+        }
         let name = username.to_string();
         let row = self
             .read_async(move |c| {
                 Ok(c.query_row(
-                    "SELECT s.user_id, s.username, s.display_name, s.role, s.active, c.password_hash, c.locked_until
+                    "SELECT s.user_id, s.username, s.display_name, s.role, s.active, c.password_hash
                      FROM staff s JOIN credentials c ON c.user_id = s.user_id WHERE s.username = ?1",
                     params![name],
                     |r| {
@@ -138,65 +154,62 @@ impl Store {
                             r.get::<_, String>(3)?,
                             r.get::<_, bool>(4)?,
                             r.get::<_, String>(5)?,
-                            r.get::<_, i64>(6)?,
                         ))
                     },
                 )
                 .optional()?)
             })
             .await?;
-        let now = self.clock().now_ms();
         // Unknown users still pay for one hash, so timing does not reveal which usernames exist.
-        let (user_id, uname, display, role, active, hash, locked_until) = match row {
-            Some(r) => r,
-            None => {
-                let p = password.to_string();
-                let slot = hashing_slot()?;
-                let _ = tokio::task::spawn_blocking(move || {
-                    let _slot = slot;
-                    let dummy = DUMMY_HASH.get_or_init(|| hash_password("not a real password").unwrap_or_default());
-                    verify_password(&p, dummy)
-                })
-                .await;
-                // Not the name itself: it may be a password typed in the wrong box, or carry a
-                // newline that forges a log line.
-                tracing::warn!(username_chars = username.chars().count(), "login failed: unknown user");
-                return Err(StoreError::Unauthorized);
-            }
-        };
-        if locked_until > now {
-            tracing::warn!(user_id = %user_id, "login refused: account locked");
-            return Err(StoreError::Locked((locked_until - now + 999) / 1000));
-        }
-        let p = password.to_string();
-        let slot = hashing_slot()?;
-        let ok = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            verify_password(&p, &hash)
-        })
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))?;
-        let uid = user_id.clone();
-        if !ok || !active {
-            self.write(move |tx| {
-                let now = tx.now_ms();
-                tx.conn().execute(
-                    "UPDATE credentials SET failed_logins = failed_logins + 1,
-                        locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END,
-                        failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END
-                     WHERE user_id = ?1",
-                    params![uid, MAX_FAILED_LOGINS, now + LOCKOUT_MS],
-                )?;
-                Ok(())
-            })
-            .await?;
-            tracing::warn!(user_id = %user_id, "login failed: wrong password or disabled account");
+        let ok = check_secret(password, row.as_ref().map(|r| r.5.clone())).await?;
+        let Some((user_id, uname, display, role, _, _)) = row.filter(|r| ok && r.4) else {
+            // Not the name itself: it may be a password typed in the wrong box, or carry a
+            // newline that forges a log line.
+            tracing::warn!(username_chars = username.chars().count(), from = %from, "login failed");
+            self.sign_in_failed(Method::Password, username, from).await;
             return Err(StoreError::Unauthorized);
-        }
+        };
+        self.attempts().succeeded(Method::Password, username, from);
         let token = self.open_session(&user_id, true).await?;
         tracing::info!(user_id = %user_id, "login");
         let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?;
         Ok((token, Actor { user_id, username: uname, display_name: display, role }))
+    }
+
+    /// Counts a failed sign-in and tells the managers (a security alert, which reaches HQ) when
+    /// a name is being guessed. The alert names the account only when it exists (staff
+    /// usernames are in the journal already); text typed for an unknown name is never kept.
+    async fn sign_in_failed(&self, method: Method, username: &str, from: &str) {
+        let alert = self.attempts().failed(method, username, from, self.clock().now_ms());
+        if alert == Alert::None {
+            return;
+        }
+        let name = username.to_string();
+        let known = self
+            .read_async(move |c| Ok(c.query_row("SELECT username FROM staff WHERE username = ?1", params![name], |r| r.get::<_, String>(0)).optional()?))
+            .await
+            .ok()
+            .flatten();
+        let who = match known {
+            Some(u) => format!("staff account '{u}'"),
+            None => "a username that does not exist".to_string(),
+        };
+        let what = match method {
+            Method::Password => "passwords",
+            Method::Pin => "PINs",
+        };
+        let message = match alert {
+            Alert::PairWaits => format!(
+                "sign-in: {} wrong {what} in a row for {who} from {from}; that address now waits before each new try (doubling, up to {} minutes); the account is not locked",
+                signin::FREE_TRIES,
+                signin::MAX_WAIT_MS / 60_000
+            ),
+            Alert::Distributed(n) => format!("sign-in: {n} wrong {what} for {who} from several addresses within {} minutes", signin::WINDOW_MS / 60_000),
+            Alert::None => return,
+        };
+        if let Err(e) = self.raise_alert("sign_in_guessing", message).await {
+            tracing::error!(error = %e, "cannot record a sign-in alert");
+        }
     }
 
     /// Opens a session for `user_id` and clears its failed PIN count (so a password sign-in
@@ -233,9 +246,8 @@ impl Store {
             .await?;
         let hash = hash.ok_or(StoreError::Unauthorized)?;
         let (p, n) = (password.to_string(), pin.to_string());
-        let pin_hash = tokio::task::spawn_blocking(move || if verify_password(&p, &hash) { hash_password(&n).map(Some) } else { Ok(None) })
-            .await
-            .map_err(|e| StoreError::Io(e.to_string()))??;
+        let mut slot = hashing::slot()?;
+        let pin_hash = hashing::off_thread(move || if slot.verify(&p, &hash) { slot.hash(&n).map(Some) } else { Ok(None) }).await??;
         let Some(pin_hash) = pin_hash else {
             tracing::warn!(user_id = %actor.user_id, "PIN change refused: wrong password");
             return Err(StoreError::invalid("wrong_password", "the password is not right; the PIN was not changed"));
@@ -253,9 +265,22 @@ impl Store {
         Ok(())
     }
 
-    /// Quick switch at a shared till: username and PIN open a session. After
-    /// [`MAX_PIN_FAILURES`] wrong PINs in a row the PIN is refused until a password sign-in.
+    /// Quick switch at a shared till, for a caller on this machine.
     pub async fn pin_login(&self, username: &str, pin: &str) -> Result<(String, Actor), StoreError> {
+        self.pin_login_from(username, pin, "local").await
+    }
+
+    /// Quick switch at a shared till: username and PIN open a session. Wrong PINs slow that
+    /// name from that address as wrong passwords do; besides, after [`MAX_PIN_FAILURES`] wrong
+    /// PINs in a row from anywhere the PIN is refused until a password sign-in (a PIN is short
+    /// enough to guess from many addresses), and the managers are told. Every refusal is the
+    /// same `Unauthorized`.
+    pub async fn pin_login_from(&self, username: &str, pin: &str, from: &str) -> Result<(String, Actor), StoreError> {
+        let now = self.clock().now_ms();
+        if self.attempts().waiting(Method::Pin, username, from, now) {
+            tracing::warn!(from = %from, "PIN sign-in refused: waiting after wrong tries");
+            return Err(StoreError::Unauthorized);
+        }
         let name = username.to_string();
         let row = self
             .read_async(move |c| {
@@ -277,29 +302,33 @@ impl Store {
                 .optional()?)
             })
             .await?;
-        let Some((user_id, uname, display, role, hash, failed)) = row else {
-            let p = pin.to_string();
-            let _ =
-                tokio::task::spawn_blocking(move || verify_password(&p, DUMMY_HASH.get_or_init(|| hash_password("not a real pin").unwrap_or_default()))).await;
-            tracing::warn!("PIN sign-in failed: no such user with a PIN");
+        // A locked PIN is not even checked, but costs the same hash as any other try.
+        let ok = check_secret(pin, row.as_ref().filter(|r| r.5 < MAX_PIN_FAILURES).map(|r| r.4.clone())).await?;
+        let Some((user_id, uname, display, role, _, failed)) = row else {
+            tracing::warn!(from = %from, "PIN sign-in failed: no such user with a PIN");
+            self.sign_in_failed(Method::Pin, username, from).await;
             return Err(StoreError::Unauthorized);
         };
-        if failed >= MAX_PIN_FAILURES {
-            tracing::warn!(user_id = %user_id, "PIN sign-in refused: PIN locked");
-            return Err(StoreError::PinLocked);
-        }
-        let p = pin.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&p, &hash)).await.map_err(|e| StoreError::Io(e.to_string()))?;
         if !ok {
-            let uid = user_id.clone();
-            self.write(move |tx| {
-                tx.conn().execute("UPDATE pins SET failed = failed + 1 WHERE user_id = ?1", params![uid])?;
-                Ok(())
-            })
-            .await?;
-            tracing::warn!(user_id = %user_id, "PIN sign-in failed: wrong PIN");
-            return Err(if failed + 1 >= MAX_PIN_FAILURES { StoreError::PinLocked } else { StoreError::Unauthorized });
+            if failed < MAX_PIN_FAILURES {
+                let uid = user_id.clone();
+                self.write(move |tx| {
+                    tx.conn().execute("UPDATE pins SET failed = failed + 1 WHERE user_id = ?1", params![uid])?;
+                    Ok(())
+                })
+                .await?;
+                if failed + 1 == MAX_PIN_FAILURES {
+                    let message = format!("sign-in: the PIN of staff account '{uname}' is locked after {MAX_PIN_FAILURES} wrong PINs in a row; it opens again when they sign in with their password");
+                    if let Err(e) = self.raise_alert("sign_in_guessing", message).await {
+                        tracing::error!(error = %e, "cannot record a sign-in alert");
+                    }
+                }
+            }
+            tracing::warn!(user_id = %user_id, from = %from, "PIN sign-in failed: wrong or locked PIN");
+            self.sign_in_failed(Method::Pin, username, from).await;
+            return Err(StoreError::Unauthorized);
         }
+        self.attempts().succeeded(Method::Pin, username, from);
         let token = self.open_session(&user_id, false).await?;
         tracing::info!(user_id = %user_id, "PIN sign-in");
         let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{role}'")))?;

@@ -20,10 +20,6 @@ pub enum StoreError {
     Forbidden,
     #[error("not signed in, or the session expired")]
     Unauthorized,
-    #[error("too many failed attempts; try again in {0} seconds")]
-    Locked(i64),
-    #[error("PIN sign-in is locked after too many wrong PINs: sign in with your password")]
-    PinLocked,
     /// Every password-hashing slot is taken (a burst of sign-ins): answered at once instead of
     /// queueing memory-hungry hashes.
     #[error("too many sign-ins at once; try again in a moment")]

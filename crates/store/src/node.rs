@@ -519,6 +519,8 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     health: Arc<Mutex<Health>>,
+    /// Failed sign-ins per name and address (in memory).
+    attempts: crate::signin::Attempts,
     /// The shared lock on `store.lock`, released when the store is closed.
     _lock: std::fs::File,
     #[cfg(feature = "test-hooks")]
@@ -783,6 +785,7 @@ impl Store {
                 writer: Mutex::new(Some(writer_thread)),
                 readers: Mutex::new(Vec::new()),
                 health,
+                attempts: crate::signin::Attempts::default(),
                 _lock: lock_file,
                 #[cfg(feature = "test-hooks")]
                 inject_panic,
@@ -892,6 +895,10 @@ impl Store {
     pub fn db_path(&self) -> &Path {
         &self.inner.db_path
     }
+    pub(crate) fn attempts(&self) -> &crate::signin::Attempts {
+        &self.inner.attempts
+    }
+
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }

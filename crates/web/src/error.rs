@@ -80,8 +80,6 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(v) => ApiError { violations: v, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "sale_refused", msg) },
             StoreError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             StoreError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
-            StoreError::Locked(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", msg),
-            StoreError::PinLocked => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "pin_locked", msg),
             StoreError::Busy => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sign_in_busy", msg),
             // A new command whose entry would take a total out of range: refused whole.
             StoreError::Unprojectable { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "out_of_range", msg),

@@ -17,6 +17,9 @@ pub const WINDOW: Duration = Duration::from_secs(600);
 pub const BLOCK: Duration = Duration::from_secs(900);
 /// Misses across all clients within [`WINDOW`] that count as distributed enumeration.
 pub const GLOBAL_MISSES: usize = 200;
+/// "This address is blocked" alerts per window, all addresses together; beyond them the
+/// distributed alert speaks for the rest (each alert is a journal write).
+pub const BLOCK_ALERTS_PER_WINDOW: usize = 5;
 /// Lookups per second, all clients together, with a burst of as many.
 pub const GLOBAL_LOOKUPS_PER_SEC: f64 = 1000.0;
 
@@ -37,10 +40,16 @@ struct Global {
     tokens: f64,
     refilled: Instant,
     alerted_at: Option<Instant>,
+    block_alerts: VecDeque<Instant>,
 }
+
+/// Sign-ins one address may have being checked at once. Beyond it the address is answered
+/// 429 before its password is hashed, so one address cannot take every hashing slot.
+pub const SIGN_INS_IN_FLIGHT_PER_ADDRESS: usize = 2;
 
 pub struct Limiter {
     clients: Mutex<HashMap<(IpAddr, Bucket), Client>>,
+    in_flight: Mutex<HashMap<IpAddr, usize>>,
     global: Mutex<Global>,
     /// Random per process: the key of [`Limiter::address_tag`].
     tag_key: [u8; 32],
@@ -60,7 +69,14 @@ impl Default for Limiter {
     fn default() -> Self {
         Limiter {
             clients: Mutex::new(HashMap::new()),
-            global: Mutex::new(Global { misses: VecDeque::new(), tokens: GLOBAL_LOOKUPS_PER_SEC, refilled: Instant::now(), alerted_at: None }),
+            in_flight: Mutex::new(HashMap::new()),
+            global: Mutex::new(Global {
+                misses: VecDeque::new(),
+                tokens: GLOBAL_LOOKUPS_PER_SEC,
+                refilled: Instant::now(),
+                alerted_at: None,
+                block_alerts: VecDeque::new(),
+            }),
             tag_key: {
                 let mut k = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
@@ -86,6 +102,18 @@ impl Limiter {
         h.update(&day.to_be_bytes());
         h.update(ip.to_string().as_bytes());
         format!("addr-{}", &h.finalize().to_hex()[..12])
+    }
+
+    /// Takes one of the address's sign-in places, or `None` when it already has
+    /// [`SIGN_INS_IN_FLIGHT_PER_ADDRESS`] sign-ins being checked. Given back when dropped.
+    pub fn sign_in_place(&self, ip: IpAddr) -> Option<InFlight<'_>> {
+        let mut m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= SIGN_INS_IN_FLIGHT_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(InFlight { limiter: self, ip })
     }
 
     /// May this client look something up now? `false`: answer 429 without looking.
@@ -134,7 +162,11 @@ impl Limiter {
         prune(&mut g.misses, now);
         g.misses.push_back(now);
         if blocked {
-            return Alarm::ClientBlocked;
+            prune(&mut g.block_alerts, now);
+            if g.block_alerts.len() < BLOCK_ALERTS_PER_WINDOW {
+                g.block_alerts.push_back(now);
+                return Alarm::ClientBlocked;
+            }
         }
         let n = g.misses.len();
         if n >= GLOBAL_MISSES && g.alerted_at.is_none_or(|t| now.duration_since(t) > WINDOW) {
@@ -142,6 +174,24 @@ impl Limiter {
             return Alarm::Distributed(n);
         }
         Alarm::None
+    }
+}
+
+/// A sign-in being checked for one address (see [`Limiter::sign_in_place`]).
+pub struct InFlight<'a> {
+    limiter: &'a Limiter,
+    ip: IpAddr,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut m = self.limiter.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -161,5 +211,20 @@ mod tests {
         assert_ne!(l.address_tag(ip, day + 86_400_000), tag, "another day, another tag");
         assert_ne!(l.address_tag(other, day), tag);
         assert_ne!(Limiter::default().address_tag(ip, day), tag, "another process, another key");
+    }
+
+    #[test]
+    fn an_address_has_two_sign_ins_checked_at_once_and_gets_its_places_back() {
+        let l = Limiter::default();
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let other: IpAddr = "203.0.113.10".parse().unwrap();
+        let a = l.sign_in_place(ip).expect("first");
+        let b = l.sign_in_place(ip).expect("second");
+        assert!(l.sign_in_place(ip).is_none(), "a third at once is refused");
+        assert!(l.sign_in_place(other).is_some(), "another address is not affected");
+        drop(a);
+        let c = l.sign_in_place(ip).expect("a place was given back");
+        drop((b, c));
+        assert!(l.in_flight.lock().unwrap().is_empty(), "nothing left behind");
     }
 }

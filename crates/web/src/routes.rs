@@ -166,12 +166,14 @@ pub struct LoginResponse {
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(State(s): State<AppState>, ip: crate::ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> Result<impl IntoResponse, ApiError> {
     let oversize = req.username.len() > 64 || req.password.len() > 256;
-    let (token, user) = sign_in(&s, ip, "wrong username or password", oversize, s.store.login(&req.username, &req.password)).await?;
+    let from = s.limiter.address_tag(ip.0, s.store.clock().now_ms());
+    let (token, user) = sign_in(&s, ip, "wrong username or password", oversize, s.store.login_from(&req.username, &req.password, &from)).await?;
     Ok(session_response(token, user, req.set_cookie))
 }
 
-/// Password and PIN sign-in alike: refused before any work when the address is throttled, input
-/// too long to be real is a wrong credential, and every wrong one counts against the address.
+/// Password and PIN sign-in alike: refused before any work when the address is throttled or
+/// already has its sign-ins being checked, input too long to be real is a wrong credential, and
+/// every wrong one counts against the address. Wrong, unknown and waiting all get one answer.
 async fn sign_in(
     s: &AppState,
     ip: crate::ClientIp,
@@ -182,6 +184,9 @@ async fn sign_in(
     if !s.limiter.admit(ip.0, crate::limits::Bucket::SignIn) {
         return Err(crate::orders::throttled());
     }
+    let Some(_place) = s.limiter.sign_in_place(ip.0) else {
+        return Err(crate::orders::throttled());
+    };
     let result = if oversize { Err(stockade_store::StoreError::Unauthorized) } else { attempt.await };
     match result {
         Ok(ok) => Ok(ok),
@@ -220,7 +225,8 @@ async fn pin_login(
     ApiJson(req): ApiJson<PinLoginRequest>,
 ) -> Result<Response, ApiError> {
     let oversize = req.username.len() > 64 || req.pin.len() > 16;
-    let (token, user) = sign_in(&s, ip, "wrong username or PIN", oversize, s.store.pin_login(&req.username, &req.pin)).await?;
+    let from = s.limiter.address_tag(ip.0, s.store.clock().now_ms());
+    let (token, user) = sign_in(&s, ip, "wrong username or PIN", oversize, s.store.pin_login_from(&req.username, &req.pin, &from)).await?;
     if let Some(previous) = crate::bearer_token(&parts) {
         if previous != token {
             s.store.logout(&previous).await?;
