@@ -203,7 +203,7 @@ struct Made {
 fn online_customer(name: &str, postal: Option<&str>) -> OnlineCustomer {
     OnlineCustomer {
         name: name.into(),
-        birth_date: "1987-03-14".parse().unwrap_or_default(),
+        birth_date: "1987-03-14".parse().expect("a fixed, valid date"),
         age_confirmed: true,
         id_number: None,
         phone: Some("+1 416 555 0199".into()),

@@ -284,8 +284,8 @@ enum StoreCmd {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Days a customer record is kept before it is deleted for good.
-        #[arg(long, default_value_t = stockade_store::customers::DEFAULT_RETENTION_DAYS)]
+        /// Days a customer record is kept before it is deleted for good (1 to 36,500).
+        #[arg(long, default_value_t = stockade_store::customers::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..=36_500))]
         customer_retention_days: i64,
         /// Longest wait between attempts while HQ is unreachable.
         #[arg(long, default_value_t = 60_000)]

@@ -171,10 +171,13 @@ impl ProductSpec {
                 }
             }
         }
+        // A unit holds no more THC or CBD than it weighs (a millilitre of drink as a gram).
+        let unit_mg = self.net_weight_mg.or(self.net_volume_ml.and_then(|ml| ml.checked_mul(1000))).filter(|w| (1..=MAX_UNIT_WEIGHT_MG * 1000).contains(w));
         for (field, v) in [("thc_mg", self.thc_mg), ("cbd_mg", self.cbd_mg)] {
             if let Some(v) = v {
-                if !(0..=MAX_UNIT_WEIGHT_MG).contains(&v) {
-                    errors.push(fe(field, "must be between 0 and the unit's weight"));
+                let max = unit_mg.unwrap_or(MAX_UNIT_WEIGHT_MG).min(MAX_UNIT_WEIGHT_MG);
+                if !(0..=max).contains(&v) {
+                    errors.push(fe(field, format!("must be between 0 and the unit's weight ({max} mg)")));
                 }
             }
         }

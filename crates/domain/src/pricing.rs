@@ -117,7 +117,7 @@ pub struct Settlement {
 pub enum TenderError {
     #[error("no tender given")]
     NoTender,
-    #[error("tender amounts must be positive")]
+    #[error("amount_minor of every tender is between 1 and 100000000 (1,000,000.00)")]
     NonPositive,
     #[error("at most {0} tenders per sale")]
     TooMany(usize),

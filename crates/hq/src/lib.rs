@@ -476,8 +476,12 @@ impl Hq {
         if !checkpoint.verify(&key, store_signature) {
             return Err(refuse("bad_signature", format!("the checkpoint at size {} is not signed by the enrolled key", checkpoint.size)));
         }
+        // Positions are 1 to i64::MAX (what SQLite holds); checked before any arithmetic on them.
+        if checkpoint.size > i64::MAX as u64 || entries.iter().any(|(seq, _)| *seq == 0 || *seq > i64::MAX as u64) {
+            return Err(refuse("bad_batch", "entry positions are 1 to 9223372036854775807".into()));
+        }
         for (i, (seq, _)) in entries.iter().enumerate() {
-            if i > 0 && *seq != entries[i - 1].0 + 1 {
+            if i > 0 && Some(*seq) != entries[i - 1].0.checked_add(1) {
                 return Err(refuse("bad_batch", format!("entries are not consecutive at {seq}")));
             }
         }
@@ -491,7 +495,7 @@ impl Hq {
         // the alert is raised after the rollback, in a transaction of its own.
         let outcome = self.db.tx(|tx| -> Result<PushAck, HqError> {
             let (size, _) = head_in(tx, &retailer_id, store_id)?;
-            let first = entries.first().map(|e| e.0).unwrap_or(checkpoint.size + 1);
+            let first = entries.first().map_or(checkpoint.size.saturating_add(1), |e| e.0);
             if first > size + 1 {
                 return Err(HqError::Conflict { code: "gap", message: format!("HQ holds {size} entries; send from entry {}", size + 1), hq_size: Some(size) });
             }

@@ -300,7 +300,7 @@ impl ChainVerifier {
     }
     /// Continue a chain from a known (size, head), e.g. HQ appending a batch.
     pub fn resume(store_id: &str, size: u64, head: Hash) -> Self {
-        ChainVerifier { store_id: store_id.to_string(), next_seq: size + 1, head }
+        ChainVerifier { store_id: store_id.to_string(), next_seq: size.saturating_add(1), head }
     }
     pub fn size(&self) -> u64 {
         self.next_seq - 1

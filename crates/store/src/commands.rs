@@ -10,6 +10,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stockade_domain::bounds;
+use stockade_domain::bounds::BirthDate;
 use stockade_domain::catalog::ProductSpec;
 use stockade_domain::compliance::{self, AgeEvidence, LimitLine};
 use stockade_domain::inventory::{allocate_fifo, expected_cash, AdjustReason};
@@ -227,9 +228,9 @@ pub struct SaleLineRequest {
 pub struct CustomerEvidence {
     /// The budtender checked the customer's ID and confirms their age.
     pub age_confirmed: bool,
-    /// Date of birth read from the ID (optional; checked, never stored).
+    /// Date of birth read from the ID (optional; checked, never stored), 1900 to 2100.
     #[serde(default)]
-    pub birth_date: Option<chrono::NaiveDate>,
+    pub birth_date: Option<BirthDate>,
     /// ID document number, needed where limits count per customer per day. Stored only as a keyed hash.
     #[serde(default)]
     pub id_number: Option<String>,
@@ -340,7 +341,7 @@ impl Store {
     pub async fn change_price(&self, actor: &Actor, product_id: String, new_price_minor: i64) -> Result<(), StoreError> {
         actor.require_manager()?;
         if !(0..=bounds::MAX_UNIT_MINOR).contains(&new_price_minor) {
-            return Err(bad("invalid_price", "price must be between 0 and 1,000,000.00"));
+            return Err(bad("invalid_price", "price_minor must be between 0 and 100000000 (1,000,000.00)"));
         }
         let by = actor.user_id.clone();
         self.write(move |tx| {
@@ -405,7 +406,7 @@ impl Store {
     pub async fn adjust(&self, actor: &Actor, req: AdjustRequest) -> Result<i64, StoreError> {
         actor.require_manager()?;
         if req.delta == 0 || req.delta.checked_abs().is_none_or(|d| d > bounds::MAX_LINE_UNITS) {
-            return Err(bad("invalid_quantity", "an adjustment changes stock by 1 to 1,000,000 units, up or down"));
+            return Err(bad("invalid_quantity", "delta: an adjustment changes stock by 1 to 1,000,000 units, up or down"));
         }
         check_text("note", &req.note, 500, false)?;
         let by = actor.user_id.clone();
@@ -595,7 +596,7 @@ impl Store {
     pub async fn open_till(&self, actor: &Actor, req: OpenTillRequest) -> Result<TillResult, StoreError> {
         check_text("register", &req.register, 40, true)?;
         if !(0..=10_000_000).contains(&req.float_minor) {
-            return Err(bad("invalid_amount", "the float is between 0 and 100,000.00"));
+            return Err(bad("invalid_amount", "float_minor (the float) is between 0 and 10000000 (100,000.00)"));
         }
         let by = actor.user_id.clone();
         self.write(move |tx| {
@@ -621,7 +622,7 @@ impl Store {
 
     pub async fn close_till(&self, actor: &Actor, till_id: String, req: CloseTillRequest) -> Result<TillResult, StoreError> {
         if !(0..=bounds::MAX_CASH_MINOR).contains(&req.counted_minor) {
-            return Err(bad("invalid_amount", "counted cash is between 0 and 1,000,000.00"));
+            return Err(bad("invalid_amount", "counted_minor (the cash counted) is between 0 and 100000000 (1,000,000.00)"));
         }
         let by = actor.user_id.clone();
         let r = self
@@ -756,7 +757,7 @@ pub(crate) fn sale_in_tx(
 
     let CartFacts { products, cart, earlier } = cart_facts(tx.conn(), &pack, &req.lines, customer.as_deref(), &today)?;
     check_free_stock(tx.conn(), &products, &req.lines, terms.order_id)?;
-    let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: req.customer.birth_date };
+    let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: req.customer.birth_date.map(BirthDate::date) };
     compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
 
     let mut lines = Vec::new();

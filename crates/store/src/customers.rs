@@ -21,8 +21,9 @@ pub const DEFAULT_RETENTION_DAYS: i64 = 365;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CustomerInput {
     pub name: String,
+    /// 1900 to 2100, and not after today.
     #[serde(default)]
-    pub birth_date: Option<chrono::NaiveDate>,
+    pub birth_date: Option<stockade_domain::bounds::BirthDate>,
     /// Kept only as a keyed hash (for per-customer limits), never as given.
     #[serde(default)]
     pub id_number: Option<String>,
@@ -143,6 +144,10 @@ impl Store {
         check("phone", &input.phone, 40)?;
         check("email", &input.email, 120)?;
         check("postal_code", &input.postal_code, 20)?;
+        let today = chrono::DateTime::from_timestamp_millis(self.clock().now_ms()).map(|t| t.date_naive());
+        if input.birth_date.zip(today).is_some_and(|(b, t)| b.date() > t) {
+            return Err(StoreError::invalid("invalid_birth_date", "birth_date is in the future"));
+        }
         let id_hash = match &input.id_number {
             Some(n) => Some(crate::commands::customer_hash(self.customer_key(), n)?),
             None => None,
@@ -154,7 +159,7 @@ impl Store {
         let rec = CustomerRecord {
             customer_id: customer_id.clone(),
             name: input.name.trim().to_string(),
-            birth_date: input.birth_date,
+            birth_date: input.birth_date.map(|b| b.date()),
             phone: input.phone,
             email: input.email,
             postal_code: input.postal_code,

@@ -914,7 +914,8 @@ impl Store {
 
     /// How long new customer records are kept (days, at least 1).
     pub fn set_customer_retention_days(&self, days: i64) {
-        self.inner.retention_days.store(days.max(1), std::sync::atomic::Ordering::Relaxed);
+        // One day to a century: the expiry time (now + days) stays far inside i64 milliseconds.
+        self.inner.retention_days.store(days.clamp(1, 36_500), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn retention_days(&self) -> i64 {

@@ -32,8 +32,8 @@ const MAX_ORDER_LINES: usize = 30;
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct OnlineCustomer {
     pub name: String,
-    /// Checked against the jurisdiction's minimum age now and again at hand-over.
-    pub birth_date: chrono::NaiveDate,
+    /// Checked against the jurisdiction's minimum age now and again at hand-over (1900 to 2100).
+    pub birth_date: stockade_domain::bounds::BirthDate,
     /// The customer states they are of age (checked on ID at hand-over).
     pub age_confirmed: bool,
     /// Needed where limits count per customer per day; kept only as a keyed hash.
@@ -123,7 +123,7 @@ pub struct CompleteOrderRequest {
     /// Checked on the customer's ID at the counter or the door.
     pub age_confirmed: bool,
     #[serde(default)]
-    pub birth_date: Option<chrono::NaiveDate>,
+    pub birth_date: Option<stockade_domain::bounds::BirthDate>,
     pub tenders: Vec<TenderRequest>,
 }
 
@@ -224,7 +224,7 @@ impl Store {
                 let today = crate::apply::local_date(store.info().timezone, tx.now_ms());
                 let local_day = today.parse().map_err(|_| StoreError::Io("bad local date".into()))?;
                 let CartFacts { products, cart, earlier } = cart_facts(tx.conn(), &pack, &req.lines, customer.as_deref(), &today)?;
-                let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: Some(req.customer.birth_date) };
+                let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: Some(req.customer.birth_date.date()) };
                 compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
                 check_free_stock(tx.conn(), &products, &req.lines, None)?;
                 let mut lines = Vec::new();

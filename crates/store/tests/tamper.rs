@@ -84,7 +84,7 @@ fn build_store(dir: &Path) {
             lines: vec![SaleLineRequest { product_id: products[2].product_id.clone(), quantity: 1 }],
             customer: stockade_store::orders::OnlineCustomer {
                 name: "N".into(),
-                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                birth_date: "1980-01-01".parse().unwrap(),
                 age_confirmed: true,
                 id_number: None,
                 phone: None,

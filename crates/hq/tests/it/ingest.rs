@@ -139,6 +139,17 @@ fn forged_batches_are_refused_logged_and_flag_the_store() {
         // 3. Unknown store.
         refused(hq.push("no-such-store", &next.entries, &next.checkpoint, &next.signature, 0), "unknown_store");
 
+        // 3b. Positions at the integer edges, signed with the store's own key (only the store
+        //     could send them): refused as a bad batch before any arithmetic on them, no panic.
+        let store_key = stockade_journal::keyfile::read(&fx.store.dir().join("store.key")).unwrap();
+        let n = next.entries.len() as u64;
+        let renumbered = |first: u64| next.entries.iter().enumerate().map(|(i, (_, b))| (first.wrapping_add(i as u64), b.clone())).collect::<Vec<_>>();
+        for (entries, size) in [(renumbered(0), n - 1), (renumbered(u64::MAX - n + 1), u64::MAX), (vec![], u64::MAX), (renumbered(1 << 63), (1 << 63) + n - 1)]
+        {
+            let cp = checkpoint(&sid, size, next.checkpoint.head);
+            refused(hq.push(&sid, &entries, &cp, &cp.sign(&store_key), 0), "bad_batch");
+        }
+
         // 4. A rewritten history: after entry 10, properly signed with the store's own key. HQ
         //    keeps what it co-signed and answers "rollback" with its size: the store fetches
         //    HQ's copy and re-records its own entries after it (see the store's `integrity`).
