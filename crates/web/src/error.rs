@@ -141,3 +141,57 @@ impl IntoResponse for ApiError {
         (self.status, axum::Json(body)).into_response()
     }
 }
+
+/// Every answer under `/api` (and HQ's `/hq/api`) in the one error shape, whoever produced it:
+/// the router's 405 (its `Allow` header kept), a body or header limit (413, 431), a timeout
+/// (408), a path parameter axum could not read (400), all of which come with an empty or plain
+/// text body otherwise. Headers past [`crate::conn::MAX_HEADERS`] lines or
+/// [`crate::conn::MAX_HEADER_BYTES`] bytes are refused here, 431, before any handler runs.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    let api = path.starts_with("/api") || path.starts_with("/hq/api");
+    if !api {
+        return next.run(req).await;
+    }
+    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if req.headers().len() > crate::conn::MAX_HEADERS || header_bytes > crate::conn::MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("at most {} header lines and {} bytes of headers", crate::conn::MAX_HEADERS, crate::conn::MAX_HEADER_BYTES),
+        )
+        .into_response();
+    }
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // What axum said (a path parameter's problem, say): kept as the message, if short and text.
+    let said = axum::body::to_bytes(body, 2048).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok()).filter(|s| !s.trim().is_empty());
+    let (code, default) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not take that method (see the Allow header)".to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is larger than this route accepts".to_string()),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive or to answer; nothing was recorded".to_string()),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("headers_too_large", "the request's headers are too large".to_string()),
+        StatusCode::NOT_FOUND => ("not_found", "no such route".to_string()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as JSON with Content-Type: application/json".to_string()),
+        s if s.is_server_error() => ("internal", "something went wrong; nothing was recorded".to_string()),
+        _ => ("invalid_request", status.canonical_reason().unwrap_or("the request is not valid").to_string()),
+    };
+    // A server error's own text may carry internals: never shown.
+    let message = match said {
+        Some(s) if !status.is_server_error() => s,
+        _ => default,
+    };
+    let mut answer = ApiError::new(status, code, message).into_response();
+    if let Some(allow) = parts.headers.get(axum::http::header::ALLOW) {
+        answer.headers_mut().insert(axum::http::header::ALLOW, allow.clone());
+    }
+    if let Some(retry) = parts.headers.get(axum::http::header::RETRY_AFTER) {
+        answer.headers_mut().insert(axum::http::header::RETRY_AFTER, retry.clone());
+    }
+    answer
+}

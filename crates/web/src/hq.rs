@@ -403,6 +403,8 @@ pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUSH_BYTES))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_PUSH_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(60)))
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::map_response_with_state(state.clone(), with_hq_time))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -416,7 +418,7 @@ pub async fn serve_hq(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(hq, max_skew_ms)).with_graceful_shutdown(shutdown).await
+    crate::conn::serve(listener, router(hq, max_skew_ms), shutdown).await
 }
 
 // ---------------------------------------------------------------------------------------------

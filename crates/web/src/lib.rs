@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod conn;
 pub mod error;
 pub mod hq;
 pub mod limits;
@@ -158,6 +159,7 @@ pub fn app(store: Store) -> Router {
         .layer(guard)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             axum::response::IntoResponse::into_response(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the store node"))
@@ -189,7 +191,7 @@ pub async fn serve(store: Store, listener: tokio::net::TcpListener, shutdown: im
             }
         }
     });
-    let r = axum::serve(listener, app(store).into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await;
+    let r = conn::serve(listener, app(store), shutdown).await;
     ticker.abort();
     r
 }

@@ -3,6 +3,7 @@
 mod api;
 mod authz;
 mod bad_input;
+mod contract;
 mod orders;
 mod robust;
 
