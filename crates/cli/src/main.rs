@@ -287,6 +287,18 @@ enum StoreCmd {
         /// Days a customer record is kept before it is deleted for good (1 to 36,500).
         #[arg(long, default_value_t = stockade_store::customers::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..=36_500))]
         customer_retention_days: i64,
+        /// Share of each product's stock online orders can never reserve: the counter's.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=100))]
+        counter_reserve_percent: i64,
+        /// Most of what online orders may hold of a product that one order may take.
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(i64).range(0..=100))]
+        order_share_percent: i64,
+        /// Open online orders one customer (phone or e-mail) may have at once.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        open_orders_per_customer: i64,
+        /// Days ahead a delivery window may start (a pickup starts today or tomorrow).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=30))]
+        delivery_days: i64,
         /// Longest wait between attempts while HQ is unreachable.
         #[arg(long, default_value_t = 60_000)]
         sync_max_backoff_ms: u64,
@@ -680,6 +692,10 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
             sync_idle_ms,
             tree_head_every_ms,
             customer_retention_days,
+            counter_reserve_percent,
+            order_share_percent,
+            open_orders_per_customer,
+            delivery_days,
             verify_every_s,
             backup_to,
             backup_every_s,
@@ -706,6 +722,15 @@ fn run_store(cmd: StoreCmd) -> Result<i32> {
                 Err(e) => return Err(e).with_context(|| format!("cannot open the store in {}", data.display())),
             };
             store.set_customer_retention_days(customer_retention_days);
+            store
+                .set_checkout_policy(stockade_store::checkout::CheckoutPolicy {
+                    counter_reserve_percent,
+                    order_share_percent,
+                    open_orders_per_contact: open_orders_per_customer,
+                    delivery_days,
+                    ..Default::default()
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             store.watch(std::time::Duration::from_secs(2), std::time::Duration::from_secs(verify_every_s.max(1)));
             let pacing = stockade_sync::Pacing {
                 idle: std::time::Duration::from_millis(sync_idle_ms),

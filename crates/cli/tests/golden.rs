@@ -61,7 +61,8 @@ fn r1_store_migrates_with_staff_pins_customers_and_orders_intact_and_a_second_mi
     let out = run_ok(&["store", "migrate", "--data", p(&dir)], &[]);
     assert!(out.contains("backup written and checked"), "{out}");
     assert!(out.contains("applied migration 1 (initial)") && out.contains("applied migration 2") && out.contains("applied migration 3"), "{out}");
-    assert!(out.contains("applied migration 4 (hq_evidence)") && out.contains("schema version 0 → 4"), "{out}");
+    assert!(out.contains("applied migration 4 (hq_evidence)") && out.contains("applied migration 5 (checkout_limits)"), "{out}");
+    assert!(out.contains("schema version 0 → 5"), "{out}");
     let backups: Vec<_> = std::fs::read_dir(dir.join("backups")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
     let b = rusqlite::Connection::open_with_flags(&backups[0], rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
@@ -85,7 +86,7 @@ fn r1_store_migrates_with_staff_pins_customers_and_orders_intact_and_a_second_mi
     let st = status_json(&dir);
     assert_eq!(st["journal_size"], s["journal_size"]);
     assert_eq!(st["head_hash"], s["head_hash"]);
-    assert_eq!(st["schema_version"], 4);
+    assert_eq!(st["schema_version"], 5);
     assert_eq!(st["unapplied_entries"], json!([]));
     assert_eq!(st["held_hq_entries"], json!([]));
 
@@ -220,12 +221,12 @@ fn a_schema_newer_than_the_binary_is_refused_naming_both_versions() {
     let store = tmp.path().join("store");
     copy(&golden().join("store"), &store);
     run_ok(&["store", "migrate", "--data", p(&store)], &[]);
-    let future = "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (5, 'from the future', 'x', 0)";
+    let future = "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (6, 'from the future', 'x', 0)";
     rusqlite::Connection::open(store.join("store.db")).unwrap().execute(future, []).unwrap();
     for args in [vec!["store", "status", "--data", p(&store)], vec!["store", "migrate", "--data", p(&store)]] {
         let (code, out) = run(&args);
         assert_ne!(code, 0, "{out}");
-        assert!(out.contains("schema version 5") && out.contains("versions up to 4"), "{args:?}: {out}");
+        assert!(out.contains("schema version 6") && out.contains("versions up to 5"), "{args:?}: {out}");
     }
 
     let hq = tmp.path().join("hq");

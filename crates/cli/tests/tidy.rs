@@ -178,6 +178,7 @@ fn migrations_are_numbered_listed_and_never_edited() {
         ("crates/store/migrations/0002_faults_and_pending.sql", STORE_0002),
         ("crates/store/migrations/0003_witness_and_recovery.sql", STORE_0003),
         ("crates/store/migrations/0004_hq_evidence.sql", STORE_0004),
+        ("crates/store/migrations/0005_checkout_limits.sql", STORE_0005),
         ("crates/hq/migrations/0001_initial.sql", HQ_0001),
         ("crates/hq/migrations/0002_unprojected.sql", HQ_0002),
     ];
@@ -202,6 +203,7 @@ const STORE_0001: &str = "e2930d365ebcdcbfe3105f4b0e3337278c70e56a40c77165d24def
 const STORE_0002: &str = "efc43976a8b7723e6588496da4ad633c9824cbf2564e85157e40efb63477bf2d";
 const STORE_0003: &str = "3e6865b186886f49c747cddcd21f910b30103e500af05434b9bf2a7d4aeba3b2";
 const STORE_0004: &str = "0a7e1b7b0e1d19c3c8f318c27725b5ce2d9beab22723d2e49e91cca85c1e4e37";
+const STORE_0005: &str = "ab764e4a3cc1faa43f4b9964434f6e9cd2c9caf9f5247eaea7725f3ca64a0c2d";
 const HQ_0001: &str = "6e0cbd7a1fdd536021e208dc84669d4688df86e91425419c8f9ddd4fd5ad5d09";
 const HQ_0002: &str = "fea9cb24c1613baa47c9f20e0c2c5574366e5de86bf5676cfbd44dc5f5eb395b";
 

@@ -34,7 +34,9 @@ pub fn parse(text: &str) -> Result<Panel, PanelError> {
         let period: usize = rec.get(1).and_then(|p| p.parse().ok()).filter(|p| *p >= 1).ok_or_else(|| bad("period is not a positive integer"))?;
         let demand = match rec.get(2) {
             None | Some("") => None,
-            Some(d) => Some(d.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| bad("demand is not a non-negative number"))?),
+            Some(d) => {
+                Some(d.parse::<f64>().ok().filter(|v| v.is_finite() && (0.0..=1e12).contains(v)).ok_or_else(|| bad("demand is not a number from 0 to 10^12"))?)
+            }
         };
         let k = *index.entry(series.to_string()).or_insert_with(|| {
             panel.push((series.to_string(), Vec::new()));

@@ -32,7 +32,11 @@ pub fn write(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
 
 pub fn read(path: &Path) -> Result<SigningKey, KeyFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Read { path: path.display().to_string(), source })?;
-    let bytes: [u8; 32] =
-        hex::decode(text.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| KeyFileError::Malformed { path: path.display().to_string() })?;
-    Ok(SigningKey::from_bytes(&bytes))
+    parse(&text).ok_or_else(|| KeyFileError::Malformed { path: path.display().to_string() })
+}
+
+/// A key file's text: 64 hex digits, surrounding white space allowed.
+pub fn parse(text: &str) -> Option<SigningKey> {
+    let bytes: [u8; 32] = hex::decode(text.trim()).ok().and_then(|b| b.try_into().ok())?;
+    Some(SigningKey::from_bytes(&bytes))
 }

@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod auth;
 pub mod cart;
+pub mod checkout;
 pub mod clock;
 pub mod commands;
 pub mod customers;

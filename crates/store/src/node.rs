@@ -521,6 +521,7 @@ struct Inner {
     health: Arc<Mutex<Health>>,
     /// Failed sign-ins per name and address (in memory).
     attempts: crate::signin::Attempts,
+    checkout: std::sync::RwLock<crate::checkout::CheckoutPolicy>,
     /// The shared lock on `store.lock`, released when the store is closed.
     _lock: std::fs::File,
     #[cfg(feature = "test-hooks")]
@@ -786,6 +787,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 health,
                 attempts: crate::signin::Attempts::default(),
+                checkout: std::sync::RwLock::new(crate::checkout::CheckoutPolicy::default()),
                 _lock: lock_file,
                 #[cfg(feature = "test-hooks")]
                 inject_panic,
@@ -895,6 +897,17 @@ impl Store {
     pub fn db_path(&self) -> &Path {
         &self.inner.db_path
     }
+    /// The limits on online checkout (see `checkout`).
+    pub fn checkout_policy(&self) -> crate::checkout::CheckoutPolicy {
+        *self.inner.checkout.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_checkout_policy(&self, policy: crate::checkout::CheckoutPolicy) -> Result<(), StoreError> {
+        let policy = policy.checked().map_err(|m| StoreError::invalid("invalid_policy", m))?;
+        *self.inner.checkout.write().unwrap_or_else(|e| e.into_inner()) = policy;
+        Ok(())
+    }
+
     pub(crate) fn attempts(&self) -> &crate::signin::Attempts {
         &self.inner.attempts
     }

@@ -193,11 +193,22 @@ impl Store {
             return Err(StoreError::invalid("postal_code_required", "a delivery needs a postal code"));
         }
         let now = self.clock().now_ms();
+        let policy = self.checkout_policy();
+        let tz = self.info().timezone;
         let start = req.window_start_ms.unwrap_or(now + PREPARATION_MS);
-        if start < now + PREPARATION_MS - 60_000 || start > now + 7 * 86_400_000 {
-            return Err(StoreError::invalid("invalid_window", "the window starts at least 30 minutes and at most 7 days from now"));
+        // A reservation lasts no longer than it must: pickup today or tomorrow, delivery within
+        // the store's days.
+        let (latest, latest_text) = match req.kind {
+            OrderKind::Pickup => (crate::checkout::pickup_horizon(tz, now).unwrap_or(now + 86_400_000), "by the end of tomorrow".to_string()),
+            OrderKind::Delivery => (now + policy.delivery_days * 86_400_000, format!("within {} days", policy.delivery_days)),
+        };
+        if start < now + PREPARATION_MS - 60_000 || start >= latest {
+            return Err(StoreError::invalid("invalid_window", format!("the window starts at least 30 minutes from now and {latest_text}")));
         }
         let c = &req.customer;
+        let contact = crate::checkout::contact_hash(self.customer_key(), c.phone.as_deref(), c.email.as_deref()).ok_or_else(|| {
+            StoreError::invalid("contact_required", "a phone number (7 digits or more) or an e-mail address is needed to reach you about the order")
+        })?;
         let sealed = self.prepare_customer(CustomerInput {
             name: c.name.clone(),
             birth_date: Some(c.birth_date),
@@ -227,6 +238,17 @@ impl Store {
                 let age = AgeEvidence { confirmed: req.customer.age_confirmed, birth_date: Some(req.customer.birth_date.date()) };
                 compliance::check_sale(&pack, &cart, &earlier, customer.is_some(), age, local_day).map_err(StoreError::Refused)?;
                 check_free_stock(tx.conn(), &products, &req.lines, None)?;
+                let now = tx.now_ms();
+                crate::checkout::check_contact(tx.conn(), &policy, &contact, now)?;
+                let mut wanted: Vec<(String, String, i64, i64)> = Vec::new();
+                for (p, l) in products.iter().zip(&req.lines) {
+                    match wanted.iter_mut().find(|w| w.0 == p.product_id) {
+                        Some(w) => w.3 = w.3.saturating_add(l.quantity),
+                        None => wanted.push((p.product_id.clone(), p.spec.name.clone(), p.on_hand, l.quantity)),
+                    }
+                }
+                let since = crate::checkout::day_start(store.info().timezone, now).unwrap_or(now - 86_400_000);
+                crate::checkout::check_shares(tx.conn(), &policy, &wanted, since)?;
                 let mut lines = Vec::new();
                 let mut priced = Vec::new();
                 for (p, l) in products.iter().zip(&req.lines) {
@@ -247,6 +269,7 @@ impl Store {
                 let order_no: i64 = tx.conn().query_row("SELECT COALESCE(MAX(order_no), 1000) + 1 FROM orders", [], |r| r.get(0))?;
                 let order_id = tx.new_id();
                 sealed.insert(tx.conn())?;
+                crate::checkout::record_contact(tx.conn(), &order_id, &contact, now)?;
                 let window_end = start + WINDOW_MS;
                 tx.append(
                     "online",

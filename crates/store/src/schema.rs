@@ -30,4 +30,5 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration::new(2, "faults_and_pending", include_str!("../migrations/0002_faults_and_pending.sql")),
     Migration::new(3, "witness_and_recovery", include_str!("../migrations/0003_witness_and_recovery.sql")),
     Migration::new(4, "hq_evidence", include_str!("../migrations/0004_hq_evidence.sql")),
+    Migration::new(5, "checkout_limits", include_str!("../migrations/0005_checkout_limits.sql")),
 ];

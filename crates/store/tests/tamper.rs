@@ -87,7 +87,7 @@ fn build_store(dir: &Path) {
                 birth_date: "1980-01-01".parse().unwrap(),
                 age_confirmed: true,
                 id_number: None,
-                phone: None,
+                phone: Some("+1 416 555 0100".into()),
                 email: None,
                 postal_code: Some("M5V 2T6".into()),
             },

@@ -407,7 +407,7 @@ pub fn router(hq: Arc<Hq>, max_skew_ms: i64) -> Router {
         .layer(axum::middleware::from_fn(crate::error::json_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::map_response_with_state(state.clone(), with_hq_time))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(crate::request_span))
         .with_state(state)
 }
 

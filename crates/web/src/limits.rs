@@ -30,6 +30,23 @@ pub enum Bucket {
 }
 
 #[derive(Default)]
+struct Orders {
+    per_address: HashMap<IpAddr, VecDeque<Instant>>,
+    all: VecDeque<Instant>,
+    alerted_at: Option<Instant>,
+}
+
+/// What a checkout attempt may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checkout {
+    Go,
+    /// This address has used its attempts for the hour: 429.
+    Throttled,
+    /// Go, and raise the flood alert: this many attempts from all addresses in the window.
+    GoAndAlert(usize),
+}
+
+#[derive(Default)]
 struct Client {
     misses: VecDeque<Instant>,
     blocked_until: Option<Instant>,
@@ -43,6 +60,13 @@ struct Global {
     block_alerts: VecDeque<Instant>,
 }
 
+/// Checkout attempts one address may make per hour (placed or refused alike); past it, 429.
+pub const ORDERS_PER_ADDRESS_PER_HOUR: usize = 20;
+/// Checkout attempts from all addresses within [`WINDOW`] that raise an `order_flood` alert
+/// (once per window).
+pub const ORDER_FLOOD: usize = 100;
+const HOUR: Duration = Duration::from_secs(3600);
+
 /// Sign-ins one address may have being checked at once. Beyond it the address is answered
 /// 429 before its password is hashed, so one address cannot take every hashing slot.
 pub const SIGN_INS_IN_FLIGHT_PER_ADDRESS: usize = 2;
@@ -50,6 +74,7 @@ pub const SIGN_INS_IN_FLIGHT_PER_ADDRESS: usize = 2;
 pub struct Limiter {
     clients: Mutex<HashMap<(IpAddr, Bucket), Client>>,
     in_flight: Mutex<HashMap<IpAddr, usize>>,
+    orders: Mutex<Orders>,
     global: Mutex<Global>,
     /// Random per process: the key of [`Limiter::address_tag`].
     tag_key: [u8; 32],
@@ -70,6 +95,7 @@ impl Default for Limiter {
         Limiter {
             clients: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            orders: Mutex::new(Orders::default()),
             global: Mutex::new(Global {
                 misses: VecDeque::new(),
                 tokens: GLOBAL_LOOKUPS_PER_SEC,
@@ -114,6 +140,31 @@ impl Limiter {
         }
         *n += 1;
         Some(InFlight { limiter: self, ip })
+    }
+
+    /// Counts a checkout attempt from `ip` and says whether it may go on.
+    pub fn checkout(&self, ip: IpAddr) -> Checkout {
+        let now = Instant::now();
+        let mut o = self.orders.lock().unwrap_or_else(|e| e.into_inner());
+        if o.per_address.len() > 100_000 {
+            o.per_address.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < HOUR));
+        }
+        let q = o.per_address.entry(ip).or_default();
+        while q.front().is_some_and(|t| now.duration_since(*t) > HOUR) {
+            q.pop_front();
+        }
+        if q.len() >= ORDERS_PER_ADDRESS_PER_HOUR {
+            return Checkout::Throttled;
+        }
+        q.push_back(now);
+        prune(&mut o.all, now);
+        o.all.push_back(now);
+        let n = o.all.len();
+        if n >= ORDER_FLOOD && o.alerted_at.is_none_or(|t| now.duration_since(t) > WINDOW) {
+            o.alerted_at = Some(now);
+            return Checkout::GoAndAlert(n);
+        }
+        Checkout::Go
     }
 
     /// May this client look something up now? `false`: answer 429 without looking.

@@ -68,8 +68,20 @@ async fn menu(State(s): State<AppState>) -> ApiResult<Vec<MenuItem>> {
 /// Checkout (public): limits and age as at the register; stock reserved. The answer holds the
 /// tracking token and the one-time code for details, shown this once.
 #[utoipa::path(post, path = "/api/orders", request_body = OrderRequest,
-    responses((status = 201, body = PlacedOrder), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn place_order(State(s): State<AppState>, ApiJson(req): ApiJson<OrderRequest>) -> Result<(StatusCode, Json<PlacedOrder>), ApiError> {
+    responses((status = 201, body = PlacedOrder), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn place_order(State(s): State<AppState>, ip: crate::ClientIp, ApiJson(req): ApiJson<OrderRequest>) -> Result<(StatusCode, Json<PlacedOrder>), ApiError> {
+    match s.limiter.checkout(ip.0) {
+        crate::limits::Checkout::Throttled => {
+            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many orders from this address; try again later or call the store"))
+        }
+        crate::limits::Checkout::GoAndAlert(n) => {
+            let message = format!("checkout: {n} order attempts within 10 minutes from all addresses (a flood?); see the open orders");
+            if let Err(e) = s.store.raise_alert("order_flood", message).await {
+                tracing::error!(error = %e, "cannot record an order flood alert");
+            }
+        }
+        crate::limits::Checkout::Go => {}
+    }
     Ok((StatusCode::CREATED, Json(s.store.place_order(req).await?)))
 }
 

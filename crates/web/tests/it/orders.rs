@@ -12,9 +12,24 @@ const EMAIL: &str = "jane.sample@example.org";
 const POSTAL: &str = "M5V 2T6";
 const BIRTH: &str = "1987-03-14";
 
+/// An order from a customer of its own (a new phone number each time, so the per-customer
+/// limits stay out of tests about something else).
 fn order_body(product: &str, quantity: i64, kind: &str) -> Value {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    order_from(product, quantity, kind, &format!("{PHONE}{n:04}"))
+}
+
+fn order_from(product: &str, quantity: i64, kind: &str, phone: &str) -> Value {
     json!({"kind": kind, "lines": [{"product_id": product, "quantity": quantity}],
-        "customer": {"name": NAME, "birth_date": BIRTH, "age_confirmed": true, "phone": PHONE, "email": EMAIL, "postal_code": POSTAL}})
+        "customer": {"name": NAME, "birth_date": BIRTH, "age_confirmed": true, "phone": phone, "email": EMAIL, "postal_code": POSTAL}})
+}
+
+/// Lets online orders take every unit, for tests of the state machine and of races (the
+/// checkout limits have tests of their own).
+fn open_checkout(app: &TestApp) {
+    let all = stockade_store::checkout::CheckoutPolicy { counter_reserve_percent: 0, order_share_percent: 100, day_share_percent: 1000, ..Default::default() };
+    app.store.set_checkout_policy(all).unwrap();
 }
 
 /// A client whose requests come from `ip` (any 127.x.y.z reaches the loopback server).
@@ -35,6 +50,7 @@ async fn track(app: &TestApp, client: &reqwest::Client, token: &str) -> (u16, St
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_customers_race_for_ten_units_and_exactly_ten_orders_hold_them() {
     let app = spawn_app("CA-ON").await;
+    open_checkout(&app);
     let product = app.product("F1", "dried", 1_000, 1_299, 10).await;
     let till = app.open_till("R1", 0).await;
     let mut tasks = Vec::new();
@@ -76,6 +92,7 @@ async fn fifty_customers_race_for_ten_units_and_exactly_ten_orders_hold_them() {
 #[tokio::test]
 async fn orders_follow_the_state_machine_and_expiry_releases_their_stock() {
     let app = spawn_app("CA-ON").await;
+    open_checkout(&app);
     let product = app.product("F1", "dried", 1_000, 1_299, 5).await;
     let till = app.open_till("R1", 0).await;
     let public = reqwest::Client::new();
@@ -142,6 +159,7 @@ fn assert_no_personal_data(text: &str, order: &Value, what: &str) {
 #[tokio::test]
 async fn tracking_shows_status_and_window_only_in_every_state() {
     let app = spawn_app("CA-ON").await;
+    open_checkout(&app);
     let product = app.product("F1", "dried", 1_000, 1_299, 50).await;
     let till = app.open_till("R1", 0).await;
     let public = reqwest::Client::new();
@@ -306,4 +324,69 @@ async fn an_unknown_token_and_a_wrong_code_get_the_same_answer_in_the_same_time(
     let (a, b) = (p95(&mut times[0]), p95(&mut times[1]));
     println!("p95: unknown token {a:.3} ms, wrong code {b:.3} ms");
     assert!((a - b).abs() < 5.0, "p95 differ by {:.3} ms", (a - b).abs());
+}
+
+/// The finding: one anonymous order reserved a product's whole stock for a week, and the
+/// register's next sale of it was refused; one address placed ~250 orders a second. Now,
+/// with the default limits: no window a week ahead, no order for the whole shelf, one
+/// customer holds at most three open orders, one address makes 20 attempts an hour, online
+/// orders together never hold the counter's 30 %, a flood raises an alert — and the counter
+/// sells throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_flood_of_orders_cannot_empty_the_shelf_and_raises_an_alert() {
+    let app = spawn_app("CA-ON").await;
+    // Rolling papers: no purchase limit stands in the way of a hoarder.
+    let product = app.product("A1", "non_cannabis", 1_000, 299, 200).await;
+    let till = app.open_till("R1", 0).await;
+    let public = client_from(Ipv4Addr::new(127, 0, 2, 1));
+
+    // A week ahead, or the whole shelf: refused.
+    let mut week = order_body(&product, 1, "pickup");
+    week["window_start_ms"] = json!(crate::START_MS + 6 * 86_400_000);
+    let (s, r) = place(&app, &public, &week).await;
+    assert_eq!((s, r["error"]["code"].as_str()), (422, Some("invalid_window")), "{r}");
+    let (s, r) = place(&app, &public, &order_body(&product, 200, "pickup")).await;
+    assert_eq!((s, r["error"]["code"].as_str()), (409, Some("online_limit")), "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("at most 35"), "a quarter of the 140 online orders may hold: {r}");
+
+    // One customer: three open orders, the fourth refused.
+    for i in 0..4 {
+        let (s, r) = place(&app, &public, &order_from(&product, 1, "pickup", "+1 416 555 7777")).await;
+        if i < 3 {
+            assert_eq!(s, 201, "{r}");
+        } else {
+            assert_eq!((s, r["error"]["code"].as_str()), (409, Some("too_many_orders")), "{r}");
+        }
+    }
+    // Many "customers" from one address: the online budget runs out, then the address is cut off.
+    let mut answers = Vec::new();
+    loop {
+        let (s, r) = place(&app, &public, &order_body(&product, 35, "pickup")).await;
+        answers.push((s, r["error"]["code"].as_str().unwrap_or("").to_string()));
+        if s == 429 {
+            break;
+        }
+        assert!(answers.len() <= 20, "{answers:?}");
+    }
+    assert_eq!(answers.len() + 6, stockade_web::limits::ORDERS_PER_ADDRESS_PER_HOUR + 1, "{answers:?}");
+    assert!(answers.iter().any(|(_, c)| c == "online_limit"), "the online budget ran out: {answers:?}");
+    let (_, p) = app.get(&format!("/api/products/{product}")).await;
+    let reserved: i64 = 200
+        - app.get("/api/menu").await.1.as_array().unwrap().iter().find(|m| m["product_id"] == product.as_str()).map_or(0, |m| m["available"].as_i64().unwrap());
+    assert!(reserved <= 140, "online orders hold {reserved} of 200; the counter keeps 60: {p}");
+
+    // A flood from many addresses raises one alert.
+    for i in 0..stockade_web::limits::ORDER_FLOOD as u8 {
+        let c = client_from(Ipv4Addr::new(127, 0, 3, i + 1));
+        let (s, _) = place(&app, &c, &order_body(&product, 1, "pickup")).await;
+        assert!(matches!(s, 201 | 409), "{s}");
+    }
+    let alerts = app.store.alerts(50).unwrap();
+    assert_eq!(alerts.iter().filter(|(_, k, _)| k == "order_flood").count(), 1, "{alerts:?}");
+
+    // The counter sells through it all: 50 of the units online orders cannot hold.
+    let sale = json!({"till_id": till, "lines": [{"product_id": product, "quantity": 50}], "customer": {"age_confirmed": true},
+        "tenders": [{"kind": "cash", "amount_minor": 100_000}]});
+    let (s, sold) = app.post("/api/sales", sale).await;
+    assert_eq!(s, 200, "{sold}");
 }
