@@ -248,5 +248,5 @@ fn forecast_eval_refuses_a_malformed_panel_with_the_line() {
     std::fs::write(&f, "series,period,demand\na,1,3\na,2,-1\n").unwrap();
     let o = run(&["forecast", "eval", f.to_str().unwrap(), "--horizon", "1"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && err.contains("line 3: demand is not a non-negative number"), "{err}");
+    assert!(!o.status.success() && err.contains("line 3: demand is not a number from 0 to 10^12"), "{err}");
 }

@@ -45,7 +45,7 @@ pub const MAX_BIRTH_YEAR: i32 = 2100;
 /// sealed record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, example = "1990-05-17"))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, format = Date, pattern = r"^(19[0-9]{2}|20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$", example = "1990-05-17"))]
 #[serde(try_from = "chrono::NaiveDate", into = "chrono::NaiveDate")]
 pub struct BirthDate(chrono::NaiveDate);
 

@@ -93,26 +93,42 @@ impl TaxClass {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductSpec {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub sku: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^([0-9]{8}|[0-9]{12,14})$"))]
     pub gtin: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub brand: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub category: String,
     pub class: ProductClass,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000_000))]
     pub net_weight_mg: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10_000_000))]
     pub net_volume_ml: Option<i64>,
     /// THC per unit sold, in milligrams.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000))]
     pub thc_mg: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10_000_000))]
     pub cbd_mg: Option<i64>,
     /// Shelf price before taxes, minor units. `None`: not for sale until priced.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub price_minor: Option<i64>,
     pub tax_class: TaxClass,
 }
@@ -155,6 +171,11 @@ impl ProductSpec {
         }
         if self.name.trim().is_empty() || self.name.len() > 200 {
             errors.push(fe("name", "a name of 1 to 200 characters is required"));
+        }
+        for (field, text) in [("sku", &self.sku), ("name", &self.name), ("brand", &self.brand), ("category", &self.category)] {
+            if text.chars().any(char::is_control) {
+                errors.push(fe(field, "control characters (line breaks, tabs, escapes) are not allowed"));
+            }
         }
         if self.brand.len() > 200 || self.category.len() > 200 {
             errors.push(fe("brand", "brand and category are at most 200 characters"));

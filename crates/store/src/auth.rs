@@ -77,7 +77,7 @@ pub fn check_new_credentials(username: &str, password: &str) -> Result<(), Store
     if !ok_name {
         return Err(StoreError::invalid("invalid_username", "usernames are 3 to 32 characters: a-z, 0-9, '.', '_' or '-'"));
     }
-    if password.chars().count() < 8 || password.len() > 128 {
+    if !(8..=128).contains(&password.chars().count()) {
         return Err(StoreError::invalid("weak_password", "passwords are 8 to 128 characters"));
     }
     Ok(())
@@ -112,7 +112,7 @@ impl Store {
     pub async fn add_staff(&self, actor: &Actor, username: String, display_name: String, role: Role, password: String) -> Result<Actor, StoreError> {
         actor.require_manager()?;
         check_new_credentials(&username, &password)?;
-        if display_name.trim().is_empty() || display_name.len() > 80 {
+        if display_name.trim().is_empty() || display_name.chars().count() > 80 || display_name.chars().any(char::is_control) {
             return Err(StoreError::invalid("invalid_display_name", "a display name of 1 to 80 characters is required"));
         }
         let mut slot = hashing::slot()?;

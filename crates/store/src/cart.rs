@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct CartQuoteRequest {
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<SaleLineRequest>,
     /// The customer, when known: per-customer daily limits then count earlier purchases.
     #[serde(default)]

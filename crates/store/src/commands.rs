@@ -21,6 +21,8 @@ use utoipa::ToSchema;
 
 pub const MAX_LINES: usize = 100;
 pub const MAX_UNITS_PER_LINE: i64 = 1_000;
+/// Lines in one stock count: what fits the body limit with room.
+pub const MAX_COUNT_LINES: usize = 2_000;
 
 fn bad(code: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::invalid(code, message)
@@ -30,8 +32,11 @@ pub(crate) fn check_text(field: &str, value: &str, max: usize, required: bool) -
     if required && value.trim().is_empty() {
         return Err(bad("invalid_request", format!("{field} is required")));
     }
-    if value.len() > max {
+    if value.chars().count() > max {
         return Err(bad("invalid_request", format!("{field} is at most {max} characters")));
+    }
+    if required && value.chars().any(char::is_control) {
+        return Err(bad("invalid_request", format!("{field} has a control character (a line break, tab or escape)")));
     }
     Ok(())
 }
@@ -155,23 +160,32 @@ pub(crate) fn update_product_in_tx(tx: &mut Tx<'_>, actor: &str, product_id: Str
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct ReceiveLineRequest {
+    #[schema(max_length = 64)]
     pub product_id: String,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub lot_code: String,
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9]{1,64}$")]
     pub package_tag: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub unit_cost_minor: i64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub lab_thc_mg: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct ReceiveRequest {
+    #[schema(min_length = 1, max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub supplier: String,
     /// Supplier document: invoice, manifest or transfer number.
+    #[schema(min_length = 1, max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub document: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<ReceiveLineRequest>,
 }
 
@@ -184,23 +198,29 @@ pub struct ReceiveResult {
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct AdjustRequest {
+    #[schema(max_length = 64)]
     pub product_id: String,
     /// Signed change in units: negative removes stock.
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     pub delta: i64,
     #[schema(value_type = String, example = "damage")]
     pub reason: AdjustReason,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub note: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct CountLineRequest {
+    #[schema(max_length = 64)]
     pub product_id: String,
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub counted: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct CountRequest {
+    #[schema(min_items = 1, max_items = 2_000)]
     pub lines: Vec<CountLineRequest>,
 }
 
@@ -220,7 +240,9 @@ pub struct CountResult {
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct SaleLineRequest {
+    #[schema(max_length = 64)]
     pub product_id: String,
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -233,33 +255,41 @@ pub struct CustomerEvidence {
     pub birth_date: Option<BirthDate>,
     /// ID document number, needed where limits count per customer per day. Stored only as a keyed hash.
     #[serde(default)]
+    #[schema(pattern = r"^[^A-Za-z0-9]{0,10}([A-Za-z0-9][^A-Za-z0-9]{0,3}){4,40}$")]
     pub id_number: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct TenderRequest {
     /// cash, debit, credit or gift_card
+    #[schema(pattern = r"^(cash|debit|credit|gift_card)$")]
     pub kind: String,
+    #[schema(minimum = 1, maximum = 100_000_000)]
     pub amount_minor: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct SaleRequest {
     pub till_id: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<SaleLineRequest>,
     pub customer: CustomerEvidence,
+    #[schema(min_items = 1, max_items = 8)]
     pub tenders: Vec<TenderRequest>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct VoidRequest {
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct ReturnLineRequest {
     /// Line number on the receipt (0-based).
+    #[schema(minimum = 0, maximum = 99)]
     pub line: usize,
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
     /// Put the units back into sellable stock (unopened); otherwise they are destroyed.
     #[serde(default)]
@@ -269,10 +299,13 @@ pub struct ReturnLineRequest {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct ReturnRequest {
     pub till_id: String,
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<ReturnLineRequest>,
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: String,
     /// Tender for the refund; defaults to cash.
     #[serde(default)]
+    #[schema(pattern = r"^(cash|debit|credit|gift_card)$")]
     pub refund_tender: Option<String>,
 }
 
@@ -285,12 +318,15 @@ pub struct ReturnResult {
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct OpenTillRequest {
+    #[schema(min_length = 1, max_length = 40, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub register: String,
+    #[schema(minimum = 0, maximum = 10_000_000)]
     pub float_minor: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct CloseTillRequest {
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub counted_minor: i64,
 }
 
@@ -421,8 +457,8 @@ impl Store {
 
     pub async fn count(&self, actor: &Actor, req: CountRequest) -> Result<CountResult, StoreError> {
         actor.require_manager()?;
-        if req.lines.is_empty() || req.lines.len() > 10_000 {
-            return Err(bad("invalid_request", "a count has 1 to 10,000 lines"));
+        if req.lines.is_empty() || req.lines.len() > MAX_COUNT_LINES {
+            return Err(bad("invalid_request", format!("a count has 1 to {MAX_COUNT_LINES} lines (count a larger store in several)")));
         }
         if let Some(l) = req.lines.iter().find(|l| l.counted < 0) {
             return Err(bad("invalid_quantity", format!("counted quantity cannot be negative (product {})", l.product_id)));

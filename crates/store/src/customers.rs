@@ -20,18 +20,23 @@ pub const DEFAULT_RETENTION_DAYS: i64 = 365;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CustomerInput {
+    #[schema(min_length = 1, max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: String,
     /// 1900 to 2100, and not after today.
     #[serde(default)]
     pub birth_date: Option<stockade_domain::bounds::BirthDate>,
     /// Kept only as a keyed hash (for per-customer limits), never as given.
     #[serde(default)]
+    #[schema(pattern = r"^[^A-Za-z0-9]{0,10}([A-Za-z0-9][^A-Za-z0-9]{0,3}){4,40}$")]
     pub id_number: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 40, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub phone: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 20, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub postal_code: Option<String>,
 }
 

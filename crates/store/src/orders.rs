@@ -31,6 +31,7 @@ const MAX_ORDER_LINES: usize = 30;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct OnlineCustomer {
+    #[schema(min_length = 1, max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: String,
     /// Checked against the jurisdiction's minimum age now and again at hand-over (1900 to 2100).
     pub birth_date: stockade_domain::bounds::BirthDate,
@@ -38,20 +39,25 @@ pub struct OnlineCustomer {
     pub age_confirmed: bool,
     /// Needed where limits count per customer per day; kept only as a keyed hash.
     #[serde(default)]
+    #[schema(pattern = r"^[^A-Za-z0-9]{0,10}([A-Za-z0-9][^A-Za-z0-9]{0,3}){4,40}$")]
     pub id_number: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 40, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub phone: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 120, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub email: Option<String>,
     /// Required for delivery.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 20, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub postal_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct OrderRequest {
-    #[schema(value_type = String, example = "pickup")]
+    #[schema(value_type = String, example = "pickup", pattern = r"^(pickup|delivery)$")]
     pub kind: OrderKind,
+    #[schema(min_items = 1, max_items = 30)]
     pub lines: Vec<SaleLineRequest>,
     pub customer: OnlineCustomer,
     /// Earliest start of the pickup or delivery window (UTC ms); default: as soon as it is packed.
@@ -203,7 +209,8 @@ impl Store {
             OrderKind::Delivery => (now + policy.delivery_days * 86_400_000, format!("within {} days", policy.delivery_days)),
         };
         if start < now + PREPARATION_MS - 60_000 || start >= latest {
-            return Err(StoreError::invalid("invalid_window", format!("the window starts at least 30 minutes from now and {latest_text}")));
+            // Which windows are open depends on the time now, not on the request's form: a conflict.
+            return Err(StoreError::conflict("invalid_window", format!("the window starts at least 30 minutes from now and {latest_text}")));
         }
         let c = &req.customer;
         let contact = crate::checkout::contact_hash(self.customer_key(), c.phone.as_deref(), c.email.as_deref()).ok_or_else(|| {

@@ -69,13 +69,19 @@ pub fn load_product(conn: &Connection, product_id: &str) -> Result<Product, Stor
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Words matched against name, brand, category and SKU; a barcode matches exactly.
     #[serde(default)]
     pub q: Option<String>,
+    /// 1 to 200 (default 50); the API refuses others.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
+    #[schema(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1_000_000)]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub offset: Option<u32>,
     /// Only products with stock and a price.
     #[serde(default)]

@@ -74,6 +74,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let msg = e.to_string();
         match e {
+            // A well-formed request that names a product or till the store does not have: the
+            // thing is not found (404), whatever part of the request named it.
+            StoreError::Invalid { code: code @ ("unknown_product" | "unknown_till"), .. } => ApiError::new(StatusCode::NOT_FOUND, code, msg),
             StoreError::Invalid { code, fields, .. } => ApiError { fields, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, msg) },
             StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", msg),
             StoreError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, msg),
@@ -194,4 +197,64 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         answer.headers_mut().insert(axum::http::header::RETRY_AFTER, retry.clone());
     }
     answer
+}
+
+/// Adds to every operation of an OpenAPI document the error answers its route can give besides
+/// its own (all in the [`ErrorBody`] shape): any request may be malformed (400), too slow (408),
+/// carry too many headers (431), meet a fault (500) or a store that cannot record now (503); a
+/// request with a body may be too large (413), not JSON (415) or not acceptable (422); a route
+/// that needs a session may be refused (401, 403); a route naming a thing may not find it (404).
+/// The document then lists every status each route can answer, which the contract tests
+/// (schemathesis) hold the server to.
+pub struct ErrorStatuses;
+
+impl utoipa::Modify for ErrorStatuses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Operation, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let answer = |why: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(why)
+                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                    .build(),
+            )
+        };
+        let add = |op: &mut Operation| {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let body = op.request_body.is_some();
+            let names_a_thing = op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Path));
+            let queried = op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            let mut statuses: Vec<(&str, &str)> = vec![
+                ("400", "The request is malformed (a query string or a path parameter that cannot be read)."),
+                ("408", "The request took too long to arrive or to answer; nothing was recorded."),
+                ("431", "The request's headers are too large."),
+                ("500", "A fault; nothing was recorded."),
+                ("503", "The store cannot record anything now (damaged, disk full, clock ahead); the message says why."),
+            ];
+            if queried && !body {
+                statuses.push(("422", "A query parameter is not acceptable; the error names it."));
+            }
+            if body {
+                statuses.push(("413", "The body is larger than this route accepts."));
+                statuses.push(("415", "The body is not sent as application/json."));
+                statuses.push(("422", "The body is not acceptable; the error names the field."));
+            }
+            if secured {
+                statuses.push(("401", "Not signed in, or the session expired."));
+                statuses.push(("403", "The signed-in person may not do this."));
+            }
+            if names_a_thing || body {
+                statuses.push(("404", "Nothing with that id (in the path, or a product or till the body names)."));
+            }
+            for (status, why) in statuses {
+                op.responses.responses.entry(status.to_string()).or_insert_with(|| answer(why));
+            }
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+                add(op);
+            }
+        }
+    }
 }

@@ -56,7 +56,33 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::Json::<T>::from_request(req, state).await.map(|j| ApiJson(j.0)).map_err(ApiError::from)
+        let axum::Json(mut value) = axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(ApiError::from)?;
+        integral_floats(&mut value);
+        serde_path_to_error::deserialize::<_, T>(value).map(ApiJson).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("the JSON does not have the expected fields or types: {}: {}", e.path(), e.inner()),
+            )
+        })
+    }
+}
+
+/// JSON does not tell 12 from 12.0, and neither does its schema's `integer`: a number with
+/// nothing after the point, exactly representable, is read as the integer it is.
+fn integral_floats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                // 2^53: every integer up to it is exact in a double.
+                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                    *n = serde_json::Number::from(f as i64);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(integral_floats),
+        serde_json::Value::Object(o) => o.values_mut().for_each(integral_floats),
+        _ => {}
     }
 }
 
@@ -126,7 +152,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// The router and the OpenAPI document describing exactly its routes.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::routes()).merge(orders::routes()).split_for_parts()
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::routes()).merge(orders::routes()).split_for_parts();
+    utoipa::Modify::modify(&error::ErrorStatuses, &mut doc);
+    (router, doc)
 }
 
 /// While the database is damaged, every change is answered 503 `store_damaged` with the
@@ -256,6 +284,13 @@ pub async fn serve_damaged(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integral_numbers_are_integers_whatever_their_spelling() {
+        let mut v: serde_json::Value = serde_json::from_str(r#"{"a": 12.0, "b": [3.5, -4.0, 1e3], "c": 1e300, "d": 7}"#).unwrap();
+        super::integral_floats(&mut v);
+        assert_eq!(v, serde_json::json!({"a": 12, "b": [3.5, -4, 1000], "c": 1e300, "d": 7}));
+    }
+
     #[test]
     fn a_tracking_token_never_reaches_a_log_line() {
         for (uri, logged) in [

@@ -86,8 +86,10 @@ async fn place_order(State(s): State<AppState>, ip: crate::ClientIp, ApiJson(req
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// `open` (default) or one status.
+    #[param(pattern = r"^(open|placed|accepted|picked|ready|out_for_delivery|completed|cancelled|expired|refused)$")]
     status: Option<String>,
 }
 
@@ -126,10 +128,15 @@ pub(crate) async fn lookup(s: &AppState, ip: IpAddr, token: &str) -> Result<Trac
 #[utoipa::path(get, path = "/api/track/{token}/details", params(("token" = String, Path), ("x-order-code" = String, Header)),
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn track_details(State(s): State<AppState>, ip: crate::ClientIp, Path(token): Path<String>, headers: HeaderMap) -> ApiResult<OrderView> {
+    // Without a code there is nothing to check: a malformed request, answered before the
+    // address's budget is spent on it.
+    let Some(code) = headers.get("x-order-code").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_code", "send the order's one-time code in the X-Order-Code header"));
+    };
+    let code = code.chars().take(32).collect::<String>();
     if !s.limiter.admit(ip.0, Bucket::Tracking) {
         return Err(throttled());
     }
-    let code = headers.get("x-order-code").and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(32).collect::<String>();
     let token: String = token.chars().take(128).collect();
     match s.store.track_details(&token, &code).await? {
         Some(v) => Ok(Json(v)),

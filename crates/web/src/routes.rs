@@ -238,7 +238,10 @@ async fn pin_login(
 #[derive(Deserialize, ToSchema)]
 pub struct SetPinRequest {
     /// The signed-in person's password, confirming it is them.
+    #[schema(min_length = 1, max_length = 256)]
     password: String,
+    /// 4 to 8 digits, not one digit repeated.
+    #[schema(pattern = r"^[0-9]{4,8}$")]
     pin: String,
 }
 
@@ -280,6 +283,9 @@ async fn status(State(s): State<AppState>, Auth(_): Auth) -> ApiResult<Status> {
 #[utoipa::path(get, path = "/api/products", params(ProductQuery),
     responses((status = 200, body = Vec<Product>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 async fn list_products(State(s): State<AppState>, Auth(_): Auth, ApiQuery(q): ApiQuery<ProductQuery>) -> ApiResult<Vec<Product>> {
+    if q.limit.is_some_and(|l| !(1..=queries::MAX_PAGE).contains(&l)) || q.offset.is_some_and(|o| o > 1_000_000) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("limit is 1 to {}, offset 0 to 1,000,000", queries::MAX_PAGE)));
+    }
     Ok(Json(s.store.read_async(move |c| queries::search_products(c, &q)).await?))
 }
 
@@ -318,6 +324,7 @@ async fn update_product(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PriceRequest {
+    #[schema(minimum = 0, maximum = 100_000_000)]
     price_minor: i64,
 }
 
@@ -370,7 +377,7 @@ async fn count(State(s): State<AppState>, Manager(a): Manager, ApiJson(req): Api
 /// Record a sale. Checks age and every purchase limit; a refusal lists each violated rule.
 /// Send an `Idempotency-Key` header so that a retried request records one sale.
 #[utoipa::path(post, path = "/api/sales", request_body = SaleRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried sale one sale")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried sale one sale", pattern = r"^[\x21-\x7e]{1,128}$")),
     responses((status = 200, body = Receipt), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn sell(State(s): State<AppState>, Auth(a): Auth, headers: HeaderMap, ApiJson(req): ApiJson<SaleRequest>) -> ApiResult<Receipt> {
     let key = match headers.get("idempotency-key") {
@@ -408,6 +415,7 @@ async fn return_items(State(s): State<AppState>, Manager(a): Manager, Path(id): 
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TillQuery {
     /// Only open tills.
     open: Option<bool>,
@@ -442,8 +450,10 @@ async fn close_till(State(s): State<AppState>, Auth(a): Auth, Path(id): Path<Str
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DayQuery {
     /// Local date, YYYY-MM-DD; today when omitted.
+    #[param(format = Date)]
     date: Option<String>,
 }
 
@@ -464,10 +474,14 @@ async fn list_staff(State(s): State<AppState>, Manager(_): Manager) -> ApiResult
 
 #[derive(Deserialize, ToSchema)]
 pub struct AddStaffRequest {
+    #[schema(pattern = r"^[a-z0-9._-]{3,32}$")]
     username: String,
+    #[schema(min_length = 1, max_length = 80, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     display_name: String,
     /// budtender or manager
+    #[schema(pattern = r"^(budtender|manager)$")]
     role: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
 }
 

@@ -327,7 +327,7 @@ async fn a_cart_quote_meters_each_limit_and_names_the_excess_without_recording_a
     assert_eq!(over["short"], json!([flower]), "11 wanted, 10 on hand: {over}");
 
     let (s, bad) = app.post("/api/cart/quote", json!({"lines": [{"product_id": "nope", "quantity": 1}]})).await;
-    assert_eq!((s, bad["error"]["code"].as_str()), (422, Some("unknown_product")));
+    assert_eq!((s, bad["error"]["code"].as_str()), (404, Some("unknown_product")));
     assert_eq!(app.journal_size().await, before, "a quote records nothing");
 }
 

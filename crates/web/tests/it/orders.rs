@@ -344,7 +344,7 @@ async fn an_anonymous_flood_of_orders_cannot_empty_the_shelf_and_raises_an_alert
     let mut week = order_body(&product, 1, "pickup");
     week["window_start_ms"] = json!(crate::START_MS + 6 * 86_400_000);
     let (s, r) = place(&app, &public, &week).await;
-    assert_eq!((s, r["error"]["code"].as_str()), (422, Some("invalid_window")), "{r}");
+    assert_eq!((s, r["error"]["code"].as_str()), (409, Some("invalid_window")), "{r}");
     let (s, r) = place(&app, &public, &order_body(&product, 200, "pickup")).await;
     assert_eq!((s, r["error"]["code"].as_str()), (409, Some("online_limit")), "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("at most 35"), "a quarter of the 140 online orders may hold: {r}");
