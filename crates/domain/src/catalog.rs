@@ -166,10 +166,10 @@ impl ProductSpec {
     /// Checks that the product is well-formed and that every rule pack can measure it.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.sku.trim().is_empty() || self.sku.len() > 64 {
+        if self.sku.trim().is_empty() || self.sku.chars().count() > 64 {
             errors.push(fe("sku", "a SKU of 1 to 64 characters is required"));
         }
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             errors.push(fe("name", "a name of 1 to 200 characters is required"));
         }
         for (field, text) in [("sku", &self.sku), ("name", &self.name), ("brand", &self.brand), ("category", &self.category)] {
@@ -177,7 +177,7 @@ impl ProductSpec {
                 errors.push(fe(field, "control characters (line breaks, tabs, escapes) are not allowed"));
             }
         }
-        if self.brand.len() > 200 || self.category.len() > 200 {
+        if self.brand.chars().count() > 200 || self.category.chars().count() > 200 {
             errors.push(fe("brand", "brand and category are at most 200 characters"));
         }
         if let Some(g) = &self.gtin {

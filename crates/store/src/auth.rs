@@ -69,7 +69,7 @@ impl Actor {
 /// A new password hash, for callers outside the server's request path (store creation, the
 /// CLI); takes a hashing slot like every other hash.
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    hashing::slot()?.hash(password)
+    hashing::slot_waiting()?.hash(password)
 }
 
 pub fn check_new_credentials(username: &str, password: &str) -> Result<(), StoreError> {
@@ -302,22 +302,35 @@ impl Store {
                 .optional()?)
             })
             .await?;
+        // Each try is counted before its hash, in one statement, so tries at the same time
+        // cannot all slip under the lock; a right PIN clears the count when its session opens.
+        let reserved: Option<i64> = match &row {
+            Some((uid, ..)) => {
+                let uid = uid.clone();
+                self.write(move |tx| {
+                    Ok(tx
+                        .conn()
+                        .query_row(
+                            "UPDATE pins SET failed = failed + 1 WHERE user_id = ?1 AND failed < ?2 RETURNING failed",
+                            params![uid, MAX_PIN_FAILURES],
+                            |r| r.get(0),
+                        )
+                        .optional()?)
+                })
+                .await?
+            }
+            None => None,
+        };
         // A locked PIN is not even checked, but costs the same hash as any other try.
-        let ok = check_secret(pin, row.as_ref().filter(|r| r.5 < MAX_PIN_FAILURES).map(|r| r.4.clone())).await?;
-        let Some((user_id, uname, display, role, _, failed)) = row else {
+        let ok = check_secret(pin, row.as_ref().filter(|_| reserved.is_some()).map(|r| r.4.clone())).await?;
+        let Some((user_id, uname, display, role, _, _)) = row else {
             tracing::warn!(from = %from, "PIN sign-in failed: no such user with a PIN");
             self.sign_in_failed(Method::Pin, username, from).await;
             return Err(StoreError::Unauthorized);
         };
         if !ok {
-            if failed < MAX_PIN_FAILURES {
-                let uid = user_id.clone();
-                self.write(move |tx| {
-                    tx.conn().execute("UPDATE pins SET failed = failed + 1 WHERE user_id = ?1", params![uid])?;
-                    Ok(())
-                })
-                .await?;
-                if failed + 1 == MAX_PIN_FAILURES {
+            if let Some(failed) = reserved {
+                if failed == MAX_PIN_FAILURES {
                     let message = format!("sign-in: the PIN of staff account '{uname}' is locked after {MAX_PIN_FAILURES} wrong PINs in a row; it opens again when they sign in with their password");
                     if let Err(e) = self.raise_alert("sign_in_guessing", message).await {
                         tracing::error!(error = %e, "cannot record a sign-in alert");

@@ -82,6 +82,18 @@ pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stati
     rx.await.map_err(|_| StoreError::Io("the hashing thread stopped".into()))
 }
 
+/// A slot for work that is not a stranger's request (creating a store, the CLI): waits for one
+/// to free up, for up to a minute, instead of answering `Busy`.
+pub fn slot_waiting() -> Result<Slot, StoreError> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match slot() {
+            Err(StoreError::Busy) if std::time::Instant::now() < until => std::thread::sleep(std::time::Duration::from_millis(20)),
+            other => return other,
+        }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let blocks = std::mem::take(&mut self.blocks);
@@ -144,7 +156,7 @@ mod tests {
 
     #[test]
     fn slot_hashes_are_standard_argon2id_both_ways() {
-        let mut slot = slot().unwrap();
+        let mut slot = slot_waiting().unwrap();
         let ours = slot.hash("correct horse battery").unwrap();
         assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap());
@@ -171,7 +183,7 @@ mod tests {
         let made = pool().lock().unwrap().made;
         assert_eq!(made, hashing_slots(), "every slot was handed out");
         held.clear();
-        let again = slot().unwrap();
+        let again = slot_waiting().unwrap();
         assert_eq!(again.blocks.len(), params().unwrap().block_count());
         assert_eq!(pool().lock().unwrap().made, made, "a freed slot's memory is reused, not allocated again");
     }

@@ -279,7 +279,7 @@ pub async fn serve_damaged(
             }
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    conn::serve(listener, app, shutdown).await
 }
 
 #[cfg(test)]

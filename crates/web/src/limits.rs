@@ -132,14 +132,14 @@ impl Limiter {
 
     /// Takes one of the address's sign-in places, or `None` when it already has
     /// [`SIGN_INS_IN_FLIGHT_PER_ADDRESS`] sign-ins being checked. Given back when dropped.
-    pub fn sign_in_place(&self, ip: IpAddr) -> Option<InFlight<'_>> {
-        let mut m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn sign_in_place(this: &std::sync::Arc<Limiter>, ip: IpAddr) -> Option<InFlight> {
+        let mut m = this.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(ip).or_insert(0);
         if *n >= SIGN_INS_IN_FLIGHT_PER_ADDRESS {
             return None;
         }
         *n += 1;
-        Some(InFlight { limiter: self, ip })
+        Some(InFlight { limiter: this.clone(), ip })
     }
 
     /// Counts a checkout attempt from `ip` and says whether it may go on.
@@ -229,12 +229,12 @@ impl Limiter {
 }
 
 /// A sign-in being checked for one address (see [`Limiter::sign_in_place`]).
-pub struct InFlight<'a> {
-    limiter: &'a Limiter,
+pub struct InFlight {
+    limiter: std::sync::Arc<Limiter>,
     ip: IpAddr,
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         let mut m = self.limiter.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = m.get_mut(&self.ip) {
@@ -266,15 +266,15 @@ mod tests {
 
     #[test]
     fn an_address_has_two_sign_ins_checked_at_once_and_gets_its_places_back() {
-        let l = Limiter::default();
+        let l = std::sync::Arc::new(Limiter::default());
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         let other: IpAddr = "203.0.113.10".parse().unwrap();
-        let a = l.sign_in_place(ip).expect("first");
-        let b = l.sign_in_place(ip).expect("second");
-        assert!(l.sign_in_place(ip).is_none(), "a third at once is refused");
-        assert!(l.sign_in_place(other).is_some(), "another address is not affected");
+        let a = Limiter::sign_in_place(&l, ip).expect("first");
+        let b = Limiter::sign_in_place(&l, ip).expect("second");
+        assert!(Limiter::sign_in_place(&l, ip).is_none(), "a third at once is refused");
+        assert!(Limiter::sign_in_place(&l, other).is_some(), "another address is not affected");
         drop(a);
-        let c = l.sign_in_place(ip).expect("a place was given back");
+        let c = Limiter::sign_in_place(&l, ip).expect("a place was given back");
         drop((b, c));
         assert!(l.in_flight.lock().unwrap().is_empty(), "nothing left behind");
     }

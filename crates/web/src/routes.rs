@@ -165,9 +165,11 @@ pub struct LoginResponse {
 #[utoipa::path(post, path = "/api/login", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(State(s): State<AppState>, ip: crate::ClientIp, ApiJson(req): ApiJson<LoginRequest>) -> Result<impl IntoResponse, ApiError> {
-    let oversize = req.username.len() > 64 || req.password.len() > 256;
+    let oversize = req.username.len() > 64 || req.password.chars().count() > 128;
     let from = s.limiter.address_tag(ip.0, s.store.clock().now_ms());
-    let (token, user) = sign_in(&s, ip, "wrong username or password", oversize, s.store.login_from(&req.username, &req.password, &from)).await?;
+    let (store, username, password) = (s.store.clone(), req.username.clone(), req.password.clone());
+    let attempt = async move { store.login_from(&username, &password, &from).await };
+    let (token, user) = sign_in(&s, ip, "wrong username or password", oversize, attempt).await?;
     Ok(session_response(token, user, req.set_cookie))
 }
 
@@ -179,21 +181,29 @@ async fn sign_in(
     ip: crate::ClientIp,
     wrong: &'static str,
     oversize: bool,
-    attempt: impl std::future::Future<Output = Result<(String, Actor), stockade_store::StoreError>>,
+    attempt: impl std::future::Future<Output = Result<(String, Actor), stockade_store::StoreError>> + Send + 'static,
 ) -> Result<(String, Actor), ApiError> {
     if !s.limiter.admit(ip.0, crate::limits::Bucket::SignIn) {
         return Err(crate::orders::throttled());
     }
-    let Some(_place) = s.limiter.sign_in_place(ip.0) else {
+    let Some(place) = crate::limits::Limiter::sign_in_place(&s.limiter, ip.0) else {
         return Err(crate::orders::throttled());
     };
-    let result = if oversize { Err(stockade_store::StoreError::Unauthorized) } else { attempt.await };
-    match result {
-        Ok(ok) => Ok(ok),
-        Err(stockade_store::StoreError::Unauthorized) => {
-            crate::orders::missed(s, ip.0, crate::limits::Bucket::SignIn).await;
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", wrong))
+    // The check runs to its end in a task of its own, holding the address's place and counted
+    // as a miss if wrong, even when the client hangs up midway: closing the connection must not
+    // free the place while the hash still runs, nor skip the count.
+    let state = s.clone();
+    let checked = tokio::spawn(async move {
+        let _place = place;
+        let result = if oversize { Err(stockade_store::StoreError::Unauthorized) } else { attempt.await };
+        if matches!(result, Err(stockade_store::StoreError::Unauthorized)) {
+            crate::orders::missed(&state, ip.0, crate::limits::Bucket::SignIn).await;
         }
+        result
+    });
+    match checked.await.map_err(|e| ApiError::from(stockade_store::StoreError::Io(e.to_string())))? {
+        Ok(ok) => Ok(ok),
+        Err(stockade_store::StoreError::Unauthorized) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", wrong)),
         Err(other) => Err(other.into()),
     }
 }
@@ -226,7 +236,9 @@ async fn pin_login(
 ) -> Result<Response, ApiError> {
     let oversize = req.username.len() > 64 || req.pin.len() > 16;
     let from = s.limiter.address_tag(ip.0, s.store.clock().now_ms());
-    let (token, user) = sign_in(&s, ip, "wrong username or PIN", oversize, s.store.pin_login_from(&req.username, &req.pin, &from)).await?;
+    let (store, username, pin) = (s.store.clone(), req.username.clone(), req.pin.clone());
+    let attempt = async move { store.pin_login_from(&username, &pin, &from).await };
+    let (token, user) = sign_in(&s, ip, "wrong username or PIN", oversize, attempt).await?;
     if let Some(previous) = crate::bearer_token(&parts) {
         if previous != token {
             s.store.logout(&previous).await?;
