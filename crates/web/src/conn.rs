@@ -22,6 +22,10 @@ use tower::Service;
 
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+/// Connections held at once, all addresses together (well under the usual limit of 1,024 open
+/// files, which the database and its logs share): past it the server stops accepting until one
+/// ends, and the rest wait in the kernel's queue.
+pub const MAX_CONNECTIONS: usize = 512;
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// What shutting down waits for requests in flight.
@@ -65,8 +69,16 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: 
     let mut make = router.into_make_service_with_connect_info::<SocketAddr>();
     let per_address = PerAddress::default();
     let graceful = GracefulShutdown::new();
+    let all = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            p = all.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.as_mut() => break,
+        };
         let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -79,7 +91,7 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: 
             },
             _ = shutdown.as_mut() => break,
         };
-        let Some(held) = per_address.take(addr.ip()) else {
+        let Some(held) = per_address.take(crate::client_key(addr.ip())) else {
             tracing::debug!("connection refused: too many from one address");
             drop(stream);
             continue;
@@ -91,7 +103,7 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: 
         let conn = builder.serve_connection(TokioIo::new(stream), hyper_service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            let _held = held;
+            let _held = (held, permit);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended");
             }

@@ -35,8 +35,26 @@ pub struct AppState {
     pub limiter: Arc<limits::Limiter>,
 }
 
-/// The client's address (from the connection; unspecified when served without it).
+/// The client's address as every limit counts it (from the connection; unspecified when served
+/// without it): an IPv4 address, or the /64 network of an IPv6 one, which one subscriber holds
+/// whole (see [`client_key`]).
 pub struct ClientIp(pub std::net::IpAddr);
+
+/// What the limits count as one client: an IPv4 address as it is (an IPv4-mapped IPv6 address
+/// as its IPv4), an IPv6 address by its /64 — a subscriber is handed a whole /64 and could
+/// otherwise pose as 2⁶⁴ clients.
+pub fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -44,7 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         let ip = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
+            .map(|c| client_key(c.0.ip()))
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         Ok(ClientIp(ip))
     }
@@ -289,6 +307,19 @@ mod tests {
         let mut v: serde_json::Value = serde_json::from_str(r#"{"a": 12.0, "b": [3.5, -4.0, 1e3], "c": 1e300, "d": 7}"#).unwrap();
         super::integral_floats(&mut v);
         assert_eq!(v, serde_json::json!({"a": 12, "b": [3.5, -4, 1000], "c": 1e300, "d": 7}));
+    }
+
+    #[test]
+    fn an_ipv6_network_of_a_subscriber_is_one_client() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(super::client_key(a), super::client_key(b));
+        assert_ne!(super::client_key(a), super::client_key(other));
+        let mapped: std::net::IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(super::client_key(mapped), "203.0.113.7".parse::<std::net::IpAddr>().unwrap());
+        let v4: std::net::IpAddr = "203.0.113.8".parse().unwrap();
+        assert_eq!(super::client_key(v4), v4);
     }
 
     #[test]
