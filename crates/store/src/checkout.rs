@@ -162,20 +162,22 @@ pub(crate) fn check_shares(conn: &Connection, policy: &CheckoutPolicy, wanted: &
     Ok(())
 }
 
-/// When the local day that holds `at_ms` starts, and when the day after tomorrow starts (the
-/// latest a pickup window may open is before it).
-pub fn pickup_horizon(tz: chrono_tz::Tz, at_ms: i64) -> Option<i64> {
+/// When the local day `days` after the one that holds `at_ms` starts (0: today's midnight).
+fn midnight(tz: chrono_tz::Tz, at_ms: i64, days: u64) -> Option<i64> {
     use chrono::TimeZone;
     let today = chrono::DateTime::from_timestamp_millis(at_ms)?.with_timezone(&tz).date_naive();
-    let after_tomorrow = today.checked_add_days(chrono::Days::new(2))?;
-    Some(tz.from_local_datetime(&after_tomorrow.and_hms_opt(0, 0, 0)?).earliest()?.timestamp_millis())
+    let day = today.checked_add_days(chrono::Days::new(days))?;
+    Some(tz.from_local_datetime(&day.and_hms_opt(0, 0, 0)?).earliest()?.timestamp_millis())
+}
+
+/// When the day after tomorrow starts, locally: a pickup window opens before it.
+pub fn pickup_horizon(tz: chrono_tz::Tz, at_ms: i64) -> Option<i64> {
+    midnight(tz, at_ms, 2)
 }
 
 /// When the local day that holds `at_ms` started.
 pub fn day_start(tz: chrono_tz::Tz, at_ms: i64) -> Option<i64> {
-    use chrono::TimeZone;
-    let today = chrono::DateTime::from_timestamp_millis(at_ms)?.with_timezone(&tz).date_naive();
-    Some(tz.from_local_datetime(&today.and_hms_opt(0, 0, 0)?).earliest()?.timestamp_millis())
+    midnight(tz, at_ms, 0)
 }
 
 /// Records the order's contact hash (in the order's own transaction).
@@ -201,6 +203,14 @@ mod tests {
         assert!(p.online_budget(i64::MAX) > 0 && p.per_day(i64::MAX) > 0, "no overflow at the edge");
         assert!(CheckoutPolicy { counter_reserve_percent: 101, ..p }.checked().is_err());
         assert!(CheckoutPolicy { open_orders_per_contact: 0, ..p }.checked().is_err());
+    }
+
+    #[test]
+    fn a_pickup_opens_before_the_day_after_tomorrow_starts_locally() {
+        let tz = chrono_tz::America::Toronto;
+        let noon_dec_2 = 1_796_230_800_000; // 2026-12-02T17:00:00Z, noon in Toronto
+        assert_eq!(day_start(tz, noon_dec_2), Some(1_796_187_600_000), "2026-12-02T05:00:00Z");
+        assert_eq!(pickup_horizon(tz, noon_dec_2), Some(1_796_360_400_000), "2026-12-04T05:00:00Z");
     }
 
     #[test]

@@ -56,9 +56,10 @@ pub fn slot() -> Result<Slot, StoreError> {
     if p.made >= hashing_slots() {
         return Err(StoreError::Busy);
     }
+    // Counted only once nothing can fail any more, so an error never leaks a slot.
+    let count = params()?.block_count();
     p.made += 1;
     drop(p);
-    let count = params()?.block_count();
     Ok(Slot { blocks: vec![Block::default(); count] })
 }
 
